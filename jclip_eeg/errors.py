@@ -1,0 +1,9 @@
+"""Errors that name the offending file or field, so users never read a deep stack trace."""
+
+
+class DataError(ValueError):
+  """Raw data or a store is unusable: the message names the file and what was expected."""
+
+
+class ConfigError(ValueError):
+  """A configuration value is missing or invalid: the message names the field."""
