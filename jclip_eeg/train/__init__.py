@@ -1,0 +1,1 @@
+"""Training: losses (paper Algorithms 1 and 2), steps, loop, checkpoints."""
