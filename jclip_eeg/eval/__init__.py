@@ -1,0 +1,1 @@
+"""Evaluation: window-level classification metrics (paper Tables I-V)."""
