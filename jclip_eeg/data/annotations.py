@@ -1,0 +1,294 @@
+"""Parsers for the seizure annotation files of CHB-MIT, TUSZ and the Helsinki neonatal set.
+
+All parsers return `Event`s in seconds from the start of the recording. Background
+labels (TUSZ `bckg`) are not events. Labels are passed through as written (lower
+case for TUSZ); readers decide which of them are classes. Every malformed line or
+value raises `DataError` naming the file and, where there is one, the line.
+"""
+
+from __future__ import annotations
+
+import collections
+import csv
+import dataclasses
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from jclip_eeg.data.types import Event
+from jclip_eeg.errors import DataError
+
+BACKGROUND = "bckg"
+CONSENSUS_RULES = ("all", "majority", "any")
+
+
+@dataclasses.dataclass(frozen=True)
+class Annotation:
+  """Events of one recording plus the span the annotation file covers.
+
+  Attributes:
+    events: non-background events sorted by (start, label).
+    extent_s: seconds the annotation says the recording lasts (TUSZ `# duration`,
+      the last `.tse` stop time, the neonatal row count); 0 when it does not say.
+  """
+  events: tuple[Event, ...]
+  extent_s: float = 0.0
+
+
+# ----------------------------------------------------------------------------- intervals
+
+
+def merge_intervals(events: Iterable[Event]) -> tuple[Event, ...]:
+  """Union of the intervals of each label: overlapping or touching ones become one event.
+
+  Used to turn TUSZ per-channel rows into term-level events (a seizure seen on
+  FP1-F7 from 10-20 s and on F7-T3 from 15-30 s is one 10-30 s event).
+  """
+  by_label: dict[str, list[Event]] = collections.defaultdict(list)
+  for event in events:
+    by_label[event.label].append(event)
+  merged = []
+  for label, group in by_label.items():
+    group.sort(key=lambda e: e.start_s)
+    start, end = group[0].start_s, group[0].end_s
+    for event in group[1:]:
+      if event.start_s <= end:
+        end = max(end, event.end_s)
+      else:
+        merged.append(Event(start, end, label))
+        start, end = event.start_s, event.end_s
+    merged.append(Event(start, end, label))
+  return tuple(sorted(merged, key=lambda e: (e.start_s, e.label)))
+
+
+def runs_to_events(mask: np.ndarray, label: str, step_s: float = 1.0) -> tuple[Event, ...]:
+  """Runs of True in a per-step mask -> events [first step, last step + 1) * `step_s`.
+
+  Args:
+    mask: (T,) bool, one entry per `step_s` seconds.
+  """
+  padded = np.concatenate([[False], np.asarray(mask, dtype=bool), [False]])
+  edges = np.flatnonzero(np.diff(padded.astype(np.int8)))
+  return tuple(Event(float(a) * step_s, float(b) * step_s, label)
+               for a, b in zip(edges[0::2], edges[1::2]))
+
+
+def _check_interval(path: Path, where: str, start: float, end: float) -> None:
+  if not (0.0 <= start < end):
+    raise DataError(f"{path}: {where}: interval {start}-{end} s is empty or negative; "
+                    "expected 0 <= start < stop")
+
+
+# ----------------------------------------------------------------------------- CHB-MIT
+
+_FILE_NAME = re.compile(r"^File Name:\s*(\S+)\s*$", re.IGNORECASE)
+_N_SEIZURES = re.compile(r"^Number of Seizures in File:\s*(\d+)\s*$", re.IGNORECASE)
+# Both spellings: `Seizure Start Time: 2996 seconds` and `Seizure 1 Start Time: 2996 seconds`.
+_SEIZURE_TIME = re.compile(
+    r"^Seizure(?:\s+\d+)?\s+(Start|End)\s+Time\s*:\s*(\d+(?:\.\d+)?)\s*(?:seconds|secs|s)?\s*$",
+    re.IGNORECASE)
+
+
+@dataclasses.dataclass
+class _SummaryFile:
+  name: str
+  line: int
+  declared: int | None = None
+  starts: list[float] = dataclasses.field(default_factory=list)
+  ends: list[float] = dataclasses.field(default_factory=list)
+
+
+def parse_chbmit_summary(path: str | Path, label: str = "seizure") -> dict[str, tuple[Event, ...]]:
+  """`chbNN-summary.txt` -> {EDF file name: seizure events}, in file order.
+
+  Files listed with zero seizures map to an empty tuple. The number of start/end
+  pairs must equal `Number of Seizures in File`. Channel blocks (including
+  `Channels changed:`) are ignored: readers pick channels by name.
+  """
+  path = Path(path)
+  files: list[_SummaryFile] = []
+  for number, raw in enumerate(path.read_text(errors="replace").splitlines(), start=1):
+    line = raw.strip()
+    if match := _FILE_NAME.match(line):
+      files.append(_SummaryFile(match.group(1), number))
+      continue
+    n_match, t_match = _N_SEIZURES.match(line), _SEIZURE_TIME.match(line)
+    if not (n_match or t_match):
+      continue
+    if not files:
+      raise DataError(f"{path}:{number}: {line!r} before any 'File Name:' line")
+    if n_match:
+      files[-1].declared = int(n_match.group(1))
+    else:
+      kind, seconds = t_match.group(1).lower(), float(t_match.group(2))
+      (files[-1].starts if kind == "start" else files[-1].ends).append(seconds)
+  return {f.name: _summary_events(path, f, label) for f in _unique(path, files)}
+
+
+def _unique(path: Path, files: list[_SummaryFile]) -> list[_SummaryFile]:
+  seen: dict[str, int] = {}
+  for f in files:
+    if f.name in seen:
+      raise DataError(f"{path}:{f.line}: {f.name} listed twice (first at line {seen[f.name]})")
+    seen[f.name] = f.line
+  return files
+
+
+def _summary_events(path: Path, f: _SummaryFile, label: str) -> tuple[Event, ...]:
+  where = f"{f.name} (line {f.line})"
+  if len(f.starts) != len(f.ends):
+    raise DataError(f"{path}: {where}: {len(f.starts)} seizure start times but "
+                    f"{len(f.ends)} end times")
+  if f.declared is not None and f.declared != len(f.starts):
+    raise DataError(f"{path}: {where}: 'Number of Seizures in File: {f.declared}' "
+                    f"but {len(f.starts)} start/end pairs follow")
+  events = []
+  for start, end in zip(f.starts, f.ends):
+    _check_interval(path, where, start, end)
+    events.append(Event(start, end, label))
+  return tuple(events)
+
+
+# ----------------------------------------------------------------------------- TUSZ
+
+_DURATION = re.compile(r"^#\s*duration\s*=\s*([\d.]+)\s*(?:secs|seconds|s)?\s*$", re.IGNORECASE)
+_CSV_COLUMNS = ("channel", "start_time", "stop_time", "label")
+
+
+def parse_tusz_csv(path: str | Path) -> Annotation:
+  """TUSZ v2 `.csv` (per-channel seizure types) or `.csv_bi` (term-level bckg/seiz).
+
+  Format: `#` header lines (one of them `# duration = 1831.00 secs`), then
+  `channel,start_time,stop_time,label,confidence` rows. Intervals of the same
+  label are merged across channels (union), so `.csv` gives term-level events.
+  """
+  path = Path(path)
+  lines = path.read_text(errors="replace").splitlines()
+  extent = 0.0
+  body = []
+  for number, line in enumerate(lines, start=1):
+    if line.startswith("#"):
+      if match := _DURATION.match(line.strip()):
+        extent = float(match.group(1))
+    elif line.strip():
+      body.append((number, line))
+  if not body:
+    raise DataError(f"{path}: no 'channel,start_time,stop_time,label,confidence' header; "
+                    "expected a TUSZ v2 .csv/.csv_bi file")
+  header = [h.strip().lower() for h in next(csv.reader([body[0][1]]))]
+  if any(c not in header for c in _CSV_COLUMNS):
+    raise DataError(f"{path}:{body[0][0]}: header {header} lacks one of {list(_CSV_COLUMNS)}")
+  columns = [header.index(c) for c in _CSV_COLUMNS[1:]]
+  events = []
+  for number, line in body[1:]:
+    row = next(csv.reader([line]))
+    if len(row) != len(header):
+      raise DataError(f"{path}:{number}: {len(row)} fields, the header has {len(header)}")
+    events.append(_interval(path, number, [row[i] for i in columns]))
+  return _annotation(events, extent)
+
+
+def parse_tse(path: str | Path) -> Annotation:
+  """Legacy TUSZ `.tse` / `.tse_bi`: `version = tse_v1.0.0`, then `start stop label confidence`.
+
+  The last stop time is taken as the annotated extent (the file tiles the whole
+  recording with `bckg`).
+  """
+  path = Path(path)
+  events = []
+  for number, line in enumerate(path.read_text(errors="replace").splitlines(), start=1):
+    fields = line.split()
+    if not fields or line.lstrip().lower().startswith("version"):
+      continue
+    events.append(_interval(path, number, fields[:3]))
+  if not events:
+    raise DataError(f"{path}: no 'start stop label confidence' lines; "
+                    "expected a TUSZ .tse/.tse_bi file")
+  return _annotation(events, max(e.end_s for e in events))
+
+
+def _interval(path: Path, number: int, fields: Sequence[str]) -> Event:
+  """(start, stop, label) strings -> Event, or DataError naming file and line."""
+  if len(fields) != 3:
+    raise DataError(f"{path}:{number}: expected start, stop and label, got {list(fields)}")
+  try:
+    start, end = float(fields[0]), float(fields[1])
+  except ValueError:
+    raise DataError(f"{path}:{number}: start/stop {fields[0]!r}, {fields[1]!r} "
+                    "are not numbers") from None
+  _check_interval(path, f"line {number}", start, end)
+  return Event(start, end, fields[2].strip().lower())
+
+
+def _annotation(events: Sequence[Event], extent_s: float) -> Annotation:
+  seizures = merge_intervals(e for e in events if e.label != BACKGROUND)
+  return Annotation(seizures, max([extent_s] + [e.end_s for e in events]))
+
+
+# ----------------------------------------------------------------------------- Helsinki neonatal
+
+
+def parse_neonatal(path: str | Path) -> dict[str, np.ndarray]:
+  """`annotations_2017_X.csv` -> {baby id: (T,) bool, one entry per second, True = seizure}.
+
+  The header row holds the baby ids; each following row is one second. A
+  baby's column ends where its recording ends (empty cells after that); an empty
+  cell followed by a value is an error.
+  """
+  path = Path(path)
+  with path.open(newline="") as handle:
+    rows = list(csv.reader(handle))
+  if not rows or not all(cell.strip() for cell in rows[0]):
+    raise DataError(f"{path}: first row must name every baby (ids 1..79), got {rows[:1]}")
+  ids = [cell.strip() for cell in rows[0]]
+  width = len(ids)
+  grid = np.full((len(rows) - 1, width), -1, dtype=np.int8)
+  for number, row in enumerate(rows[1:], start=2):
+    if len(row) > width:
+      raise DataError(f"{path}:{number}: {len(row)} cells, header has {width}")
+    for j, cell in enumerate(row):
+      cell = cell.strip()
+      if cell:
+        if cell not in ("0", "1"):
+          raise DataError(f"{path}:{number}: baby {ids[j]}: value {cell!r}, expected 0 or 1")
+        grid[number - 2, j] = int(cell)
+  return {baby: _column(path, baby, grid[:, j]) for j, baby in enumerate(ids)}
+
+
+def _column(path: Path, baby: str, column: np.ndarray) -> np.ndarray:
+  empty = np.flatnonzero(column < 0)
+  length = int(empty[0]) if empty.size else column.size
+  if np.any(column[length:] >= 0):
+    raise DataError(f"{path}: baby {baby}: empty cell at second {length} followed by values")
+  return column[:length] == 1
+
+
+def consensus(experts: Mapping[str, Mapping[str, np.ndarray]], rule: str) -> dict[str, np.ndarray]:
+  """Combine per-expert per-second masks into one mask per baby.
+
+  Args:
+    experts: {expert name: {baby id: (T,) bool}} as returned by `parse_neonatal`.
+    rule: "all" (every expert), "majority" (more than half) or "any" (at least one).
+  Returns:
+    {baby id: (T,) bool} for the babies every expert annotated.
+  """
+  if rule not in CONSENSUS_RULES:
+    raise DataError(f"consensus rule {rule!r}; expected one of {CONSENSUS_RULES}")
+  names = sorted(experts)
+  babies = sorted(set.intersection(*(set(experts[n]) for n in names)), key=_id_key)
+  combined = {}
+  for baby in babies:
+    lengths = {n: experts[n][baby].size for n in names}
+    if len(set(lengths.values())) != 1:
+      raise DataError(f"baby {baby}: experts annotated different lengths {lengths} (seconds); "
+                      "the annotation files disagree")
+    votes = np.sum([experts[n][baby] for n in names], axis=0)
+    needed = {"all": len(names), "majority": len(names) // 2 + 1, "any": 1}[rule]
+    combined[baby] = votes >= needed
+  return combined
+
+
+def _id_key(baby: str) -> tuple[int, str]:
+  return (int(baby), baby) if baby.isdigit() else (1 << 30, baby)

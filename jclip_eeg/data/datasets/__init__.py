@@ -1,0 +1,173 @@
+"""Dataset readers: a raw dataset root -> `Recording`s with events, plus the dataset's spec.
+
+`get(name, **options)` returns a reader with `.spec` (`DatasetSpec`) and
+`.scan(root)` (`ScanResult`). `scan` only reads annotation files and EDF headers;
+signals are read by `Recording.load()`, which is a `functools.partial` of a
+module-level function so recordings can be sent to worker processes.
+
+`scan` skips (and lists in `ScanResult.skipped`, with the reason) files it cannot
+use: an EDF without annotations, an annotation naming an absent EDF, an EDF that
+lacks one of the dataset's channels, or one whose annotations extend beyond its
+end. `load()` re-checks the last two, because files may change after the scan.
+
+Events whose label is not a class of the spec (TUSZ `mysz`, `cnsz`, `atsz`, an
+unknown label) are still emitted with their raw label: preprocessing drops the
+windows that touch them rather than calling them background.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import functools
+import importlib
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Protocol
+
+from jclip_eeg.data import edf
+from jclip_eeg.data.annotations import Annotation
+from jclip_eeg.data.channels import missing_channels
+from jclip_eeg.data.types import DatasetSpec, Recording, ScanResult, Signals
+from jclip_eeg.errors import ConfigError, DataError
+
+# name -> (module, class, fixed constructor arguments). Imported lazily so the
+# reader modules can import the helpers below from this package.
+_REGISTRY: dict[str, tuple[str, str, dict[str, str]]] = {
+    "chbmit": ("chbmit", "ChbMit", {"name": "chbmit"}),
+    "tusz": ("tusz", "Tusz", {}),
+    "neonatal": ("neonatal", "Neonatal", {}),
+    "aubmc": ("aubmc", "Aubmc", {}),
+    # Our synthetic data is written in the CHB-MIT layout and read by its reader.
+    "synthetic": ("chbmit", "ChbMit", {"name": "synthetic"}),
+}
+NAMES: tuple[str, ...] = tuple(_REGISTRY)
+# What a reader found for one EDF: (recording id, patient, path, annotation).
+EdfItem = tuple[str, str, Path, Annotation]
+
+
+class Dataset(Protocol):
+  """What every reader offers."""
+
+  @property
+  def spec(self) -> DatasetSpec: ...
+
+  def scan(self, root: str | os.PathLike) -> ScanResult: ...
+
+
+def get(name: str, /, **options) -> Dataset:
+  """The reader registered as `name`, configured with `options`.
+
+  Raises:
+    ConfigError: unknown name (the message lists the known ones) or an option
+      the reader does not take, or a bad option value.
+  """
+  if name not in _REGISTRY:
+    raise ConfigError(f"dataset: unknown name {name!r}; known datasets: {', '.join(NAMES)}")
+  module, class_name, fixed = _REGISTRY[name]
+  reader = getattr(importlib.import_module(f"{__name__}.{module}"), class_name)
+  allowed = sorted(f.name for f in dataclasses.fields(reader) if f.name not in fixed)
+  unknown = sorted(set(options) - set(allowed))
+  if unknown:
+    raise ConfigError(f"dataset {name!r}: unknown option(s) {unknown}; "
+                      f"options are {allowed or 'none'}")
+  return reader(**fixed, **options)
+
+
+# ----------------------------------------------------------------------------- helpers for readers
+
+
+@dataclasses.dataclass(frozen=True)
+class Montage:
+  """How a dataset's channels are picked from an EDF file.
+
+  Attributes:
+    picks: normalised labels to pick, in the dataset's order (a repeated label
+      takes successive channels with that label).
+    channel_names: the distinct names the picked channels get (spec order).
+    normalise: maps a raw EDF label to the form of `picks`; module-level so it pickles.
+  """
+  picks: tuple[str, ...]
+  channel_names: tuple[str, ...]
+  normalise: Callable[[str], str]
+
+
+def require_dir(root: str | os.PathLike, expected: str) -> Path:
+  """`root` as a Path, or DataError saying it is missing and what it should hold."""
+  root = Path(root)
+  if not root.is_dir():
+    raise DataError(f"{root}: no such directory; expected {expected}")
+  return root
+
+
+def describe(root: Path) -> str:
+  """What a directory holds: its top-level entries and the extensions of all files below it."""
+  entries = sorted(p.name + ("/" if p.is_dir() else "") for p in root.iterdir())
+  shown = ", ".join(entries[:20]) + (f", ... ({len(entries)} in all)" if len(entries) > 20 else "")
+  files = (p for p in root.rglob("*") if p.is_file())
+  suffixes = collections.Counter(p.suffix.lower() or "(none)" for p in files)
+  kinds = ", ".join(f"{s} x{n}" for s, n in suffixes.most_common())
+  return f"found top-level entries [{shown or 'nothing'}]; file extensions [{kinds or 'none'}]"
+
+
+def extent_problem(annotation: Annotation, duration_s: float, tolerance_s: float) -> str | None:
+  """Why `annotation` does not fit in a recording of `duration_s` seconds, or None."""
+  limit = duration_s + tolerance_s
+  late = [e for e in annotation.events if e.end_s > limit]
+  if late:
+    e = late[0]
+    return (f"event {e.label!r} {e.start_s:g}-{e.end_s:g} s extends beyond the end of the "
+            f"recording ({duration_s:g} s)")
+  if annotation.extent_s > limit:
+    return (f"the annotation covers {annotation.extent_s:g} s, beyond the end of the "
+            f"recording ({duration_s:g} s)")
+  return None
+
+
+def probe_edf(path: Path, montage: Montage, annotation: Annotation) -> str | None:
+  """Why the EDF at `path` cannot be used (reading its header only), or None."""
+  try:
+    header = edf.read_header(path)
+  except DataError as error:
+    return str(error)
+  missing = missing_channels(header.labels, montage.picks, montage.normalise)
+  if missing:
+    return f"missing channel(s) {missing}; the file has {list(header.labels)}"
+  wanted = set(montage.picks)
+  rates = {rate for label, rate in zip(header.labels, header.sfreqs)
+           if montage.normalise(label) in wanted}
+  if len(rates) > 1:
+    return f"the picked channels have different sampling rates {sorted(rates)} Hz"
+  return extent_problem(annotation, header.duration_s, 1.0 / rates.pop())
+
+
+def load_edf(path: Path, montage: Montage, annotation: Annotation) -> Signals:
+  """Picked, ordered signals of one EDF; DataError if the annotation no longer fits."""
+  signals = edf.read_edf(path, montage.picks, normalise=montage.normalise)
+  problem = extent_problem(annotation, signals.duration_s, 1.0 / signals.sfreq)
+  if problem:
+    raise DataError(f"{path}: {problem}")
+  return dataclasses.replace(signals, channel_names=montage.channel_names)
+
+
+def edf_recordings(items: Sequence[EdfItem], montage: Montage) -> tuple[list[Recording], list[tuple[str, str]]]:
+  """(recording id, patient, EDF path, annotation) items -> usable recordings and skipped files.
+
+  Each EDF header is probed (`probe_edf`); recording ids must be unique.
+  """
+  recordings, skipped = [], []
+  seen: dict[str, Path] = {}
+  for recording_id, patient, path, annotation in items:
+    if recording_id in seen:
+      raise DataError(f"{path}: recording id {recording_id!r} also used by {seen[recording_id]}; "
+                      "is the dataset copied twice under the root?")
+    seen[recording_id] = path
+    problem = probe_edf(path, montage, annotation)
+    if problem:
+      skipped.append((str(path), problem))
+      continue
+    recordings.append(Recording(
+        recording_id=recording_id, patient=patient, source=path, events=annotation.events,
+        load=functools.partial(load_edf, path, montage, annotation)))
+  return recordings, skipped

@@ -1,0 +1,86 @@
+"""CHB-MIT Scalp EEG (PhysioNet chbmit/1.0.0) and our synthetic data in the same layout.
+
+Layout: `ROOT/chbNN/chbNN_MM.edf` (also `chbNN_MM+.edf`) and
+`ROOT/chbNN/chbNN-summary.txt`, whose `File Name:` blocks list each file's
+seizures (`Seizure Start Time:` or `Seizure N Start Time:`, in seconds). ROOT
+may also be a single `chbNN` folder.
+
+Patient = the folder name (`chbNN`). Note that chb21 was recorded from the same
+girl as chb01, 1.5 years later; the two keep separate ids (as PhysioNet does),
+so a patient-wise split can put the same person on both sides: group them
+yourself if that matters.
+
+Channels are picked by name: dummy channels (`-`, `--0`, `ECG`, `VNS`) are
+ignored, files whose montage changed (`Channels changed:` in the summary) still
+give the 23 channels in the same order, and a file lacking one of them is
+skipped with the missing names.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+from jclip_eeg.data.annotations import Annotation, parse_chbmit_summary
+from jclip_eeg.data.channels import CHBMIT_LABELS, distinct_names, normalise_bipolar
+from jclip_eeg.data.datasets import EdfItem, Montage, describe, edf_recordings, require_dir
+from jclip_eeg.data.types import DatasetSpec, ScanResult
+from jclip_eeg.errors import ConfigError, DataError
+
+CLASS_NAMES = ("normal", "seizure")
+MONTAGE = Montage(picks=CHBMIT_LABELS, channel_names=distinct_names(CHBMIT_LABELS),
+                  normalise=normalise_bipolar)
+_EXPECTED = ("chbNN/chbNN-summary.txt with chbNN/chbNN_MM.edf beside it; download CHB-MIT "
+             "from PhysioNet chbmit/1.0.0, or write synthetic data with jclip_eeg.data.synthetic")
+
+
+@dataclasses.dataclass(frozen=True)
+class ChbMit:
+  """Reader for CHB-MIT; `name="synthetic"` reads our synthetic data (same layout)."""
+  name: str = "chbmit"
+
+  def __post_init__(self):
+    if self.name not in ("chbmit", "synthetic"):
+      raise ConfigError(f"ChbMit.name: {self.name!r}; expected 'chbmit' or 'synthetic'")
+
+  @property
+  def spec(self) -> DatasetSpec:
+    return DatasetSpec(name=self.name, class_names=CLASS_NAMES,
+                       channel_names=MONTAGE.channel_names, sfreq=256.0, seizure_overlap=0.5)
+
+  def scan(self, root: str | os.PathLike) -> ScanResult:
+    """All recordings listed in the summaries under `root` (see the module docstring)."""
+    root = require_dir(root, _EXPECTED)
+    summaries = sorted(root.glob("chb*/chb*-summary.txt")) or sorted(root.glob("chb*-summary.txt"))
+    if not summaries:
+      raise DataError(f"{root}: no chbNN/chbNN-summary.txt under it; expected {_EXPECTED}; "
+                      f"{describe(root)}")
+    items, skipped = [], []
+    for summary in summaries:
+      patient_items, patient_skipped = _patient(summary)
+      items += patient_items
+      skipped += patient_skipped
+    recordings, unusable = edf_recordings(items, MONTAGE)
+    return ScanResult(recordings, skipped + unusable)
+
+
+def _patient(summary: Path) -> tuple[list[EdfItem], list[tuple[str, str]]]:
+  """One patient folder: (id, patient, path, annotation) per listed EDF, and skipped files."""
+  folder = summary.parent
+  patient = summary.name.removesuffix("-summary.txt")
+  try:
+    listed = parse_chbmit_summary(summary)
+  except DataError as error:
+    return [], [(str(summary), f"unreadable summary, patient skipped: {error}")]
+  items, skipped = [], []
+  for file_name, events in listed.items():
+    path = folder / file_name
+    if not path.is_file():
+      skipped.append((str(path), f"listed in {summary.name} but absent"))
+      continue
+    items.append((path.stem, patient, path, Annotation(events)))
+  for path in sorted(folder.glob("*.edf")):
+    if path.name not in listed:
+      skipped.append((str(path), f"not listed in {summary.name}, so its seizures are unknown"))
+  return items, skipped
