@@ -15,10 +15,7 @@ for a warm cache (the common case when the store fits in RAM), not for disk.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
-import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -29,6 +26,7 @@ from pathlib import Path
 import grain
 import numpy as np
 
+import _env
 from jclip_eeg.data.loader import read_rows, train_batches
 from jclip_eeg.data.store import EpochStore, StoreWriter
 
@@ -92,21 +90,8 @@ def summary(rates: list[float]) -> dict[str, float]:
   return dict(median=statistics.median(rates), min=min(rates), max=max(rates))
 
 
-def cpu_model() -> str:
-  try:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-      if line.startswith("model name"):
-        return line.split(":", 1)[1].strip()
-  except OSError:
-    pass
-  return platform.processor() or platform.machine()
-
-
 def environment() -> dict[str, object]:
-  return dict(cpu=cpu_model(), cpu_count=os.cpu_count(), python=platform.python_version(),
-              numpy=np.__version__, grain=grain.__version__, platform=platform.platform(),
-              load_average_1min_at_end=os.getloadavg()[0],
-              date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
+  return _env.environment(np, grain)
 
 
 def run(store: EpochStore, args: argparse.Namespace) -> dict[str, object]:

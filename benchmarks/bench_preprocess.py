@@ -28,9 +28,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
   os.environ.setdefault(_var, "1")  # one core, before numpy loads
 
 import argparse  # noqa: E402
-import datetime  # noqa: E402
 import json  # noqa: E402
-import platform  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
@@ -42,7 +40,7 @@ import mne  # noqa: E402
 import numpy as np  # noqa: E402
 import pyedflib  # noqa: E402
 import scipy  # noqa: E402
-from bench_loader import cpu_model  # noqa: E402
+import _env  # noqa: E402
 
 import jclip_eeg  # noqa: E402
 from jclip_eeg.data import datasets, synthetic  # noqa: E402
@@ -163,11 +161,8 @@ def bench_variant(root: Path, sfreq: int, args: argparse.Namespace) -> dict[str,
 
 
 def environment() -> dict[str, object]:
-  return dict(cpu=cpu_model(), cpu_count=os.cpu_count(), python=platform.python_version(),
-              numpy=np.__version__, scipy=scipy.__version__, mne=mne.__version__,
-              pyedflib=pyedflib.__version__, jclip_eeg=jclip_eeg.__version__,
-              threads="OMP/OPENBLAS/MKL_NUM_THREADS=1, scipy.fft workers=1, MNE n_jobs=None",
-              date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
+  return _env.environment(np, scipy, mne, pyedflib, jclip_eeg,
+                          threads="OMP/OPENBLAS/MKL_NUM_THREADS=1, scipy.fft workers=1, MNE n_jobs=None")
 
 
 def print_variant(v: dict[str, object]) -> None:
