@@ -1,0 +1,16 @@
+"""Helsinki neonatal teacher: 8-layer Conformer EEG tower + BERT-LP text tower.
+
+19 channels x 256 samples (1 s at 256 Hz), classes normal / seizure.
+
+  python scripts/model_info.py --config configs/neonatal_teacher.py
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+from jclip_eeg import config_lib
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+  return config_lib.get_config("neonatal", "teacher", arg)

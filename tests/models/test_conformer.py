@@ -1,0 +1,105 @@
+"""EEG Conformer: token count, shapes, parameter targets, deep prompts, modes, jit."""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from jclip_eeg import config_lib
+from jclip_eeg.errors import ConfigError, DataError
+from jclip_eeg.models import Prompt, count_params
+from jclip_eeg.models.conformer import Conformer, build_conformer, n_tokens
+
+TINY = dict(embed_dim=8, n_filters=4, d_model=20, n_layers=2, n_heads=2, n_prompts=3, head_hidden=16)
+
+
+def _tiny(n_channels: int = 23, n_times: int = 256, seed: int = 0, **overrides) -> Conformer:
+  return Conformer(n_channels, n_times, **{**TINY, **overrides}, rngs=nnx.Rngs(seed))
+
+
+# One compiled program per model structure and input shape: much cheaper than eager op-by-op.
+_forward = nnx.jit(lambda model, x: model(x))
+
+
+def _eeg(batch: int, n_channels: int, n_times: int, seed: int = 0) -> np.ndarray:
+  return np.random.default_rng(seed).normal(size=(batch, n_channels, n_times)).astype(np.float32)
+
+
+@pytest.mark.parametrize("n_times, expected", [(256, 11), (500, 27), (99, 1), (113, 1), (114, 2)])
+def test_token_count_formula(n_times, expected):
+  assert n_tokens(n_times) == expected == (n_times - 99) // 15 + 1
+
+
+def test_too_short_window_is_a_config_error():
+  with pytest.raises(ConfigError, match="too short"):
+    n_tokens(98)
+
+
+@pytest.mark.parametrize("n_channels, n_times", [(23, 256), (19, 500)])
+def test_shapes_for_each_dataset_layout(n_channels, n_times):
+  model = _tiny(n_channels, n_times)
+  out = _forward(model, _eeg(2, n_channels, n_times))
+  assert model.head.hidden.in_features == n_tokens(n_times) * TINY["d_model"]
+  assert out.shape == (2, TINY["embed_dim"]) and out.dtype == jnp.float32
+  assert np.all(np.isfinite(out))
+
+
+def test_wrong_input_shape_names_the_expected_layout():
+  with pytest.raises(DataError, match="expected .*23 channels, 256 samples"):
+    _tiny()(_eeg(2, 4, 256))
+
+
+def _encoder_params(role: str) -> int:
+  config = config_lib.get_config("chbmit", role)
+  abstract = nnx.eval_shape(lambda: build_conformer(
+      config.model.eeg, n_channels=23, n_times=256, embed_dim=config.model.embed_dim, rngs=nnx.Rngs(0)))
+  return count_params(abstract)
+
+
+def test_parameter_targets_chbmit():
+  teacher, student = _encoder_params("teacher"), _encoder_params("student")
+  # Paper IV-C / Fig. 6: 30.8 M and 17.9 M EEG-encoder parameters (student = 58.1 %).
+  assert abs(teacher / 30.8e6 - 1) < 0.03, teacher
+  assert abs(student / 17.9e6 - 1) < 0.03, student
+  assert abs(student / teacher - 0.581) < 0.01
+  # Stem + 8 blocks + final LN + head, with 4 prompts of 520 per layer (see DESIGN.md).
+  assert teacher == 30_876_896 and student == 17_862_336
+
+
+def test_prompts_add_exactly_l_p_d_parameters():
+  with_prompts, without = _tiny(), _tiny(n_prompts=0)
+  assert count_params(with_prompts) - count_params(without) == 2 * 3 * 20
+  assert count_params(with_prompts, Prompt) == 2 * 3 * 20
+  assert count_params(without, Prompt) == 0 and without.prompts is None
+
+
+def test_prompts_change_outputs():
+  model = _tiny()
+  model.eval()
+  x = _eeg(2, 23, 256)
+  before = _forward(model, x)
+  model.prompts[...] = model.prompts[...] + 1.0
+  assert not np.allclose(before, _forward(model, x), atol=1e-4)
+
+
+def test_eval_is_deterministic_and_train_is_stochastic():
+  model = _tiny()
+  x = _eeg(2, 23, 256)
+  model.train()
+  assert not np.allclose(_forward(model, x), _forward(model, x))
+  model.eval()
+  np.testing.assert_array_equal(_forward(model, x), _forward(model, x))
+
+
+def test_train_mode_updates_batch_norm_statistics():
+  stem = _tiny().stem
+  mean_before = np.asarray(stem.norm.mean[...])
+  stem.train()
+  _forward(stem, _eeg(2, 23, 256))
+  assert not np.allclose(mean_before, stem.norm.mean[...])
+  stem.eval()
+  mean_after = np.asarray(stem.norm.mean[...])
+  _forward(stem, _eeg(2, 23, 256, seed=1))
+  np.testing.assert_array_equal(mean_after, stem.norm.mean[...])
