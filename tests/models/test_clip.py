@@ -11,7 +11,7 @@ from flax import nnx
 
 from jclip_eeg import config_lib
 from jclip_eeg.errors import ConfigError
-from jclip_eeg.models import (CLIPModel, Prompt, StudentModel, build_model, class_prompts, count_params,
+from jclip_eeg.models import (CLIPModel, StudentModel, build_model, class_prompts, count_params,
                               prediction_logits, trainable_filter)
 from jclip_eeg.models import bert_weights
 from jclip_eeg.models.bert import BertConfig
