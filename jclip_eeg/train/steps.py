@@ -284,6 +284,7 @@ def make_student_step(graphdef: nnx.GraphDef, tx: optax.GradientTransformation, 
     logits = prediction_logits(out, mode)
     loss = losses.distillation_loss(logits, target, batch["y"], alpha, temperature, batch["valid"])
     ce = losses.cross_entropy(logits, batch["y"], batch["valid"])
+    # alpha = 0 leaves (1 - 0) * t^2 * KL: the soft term alone, reported without the t^2 factor.
     kl = losses.distillation_loss(logits, target, batch["y"], 0.0, temperature, batch["valid"]) / temperature**2
     metrics = dict(ce_loss=ce, kl_loss=kl, **_count_metrics(logits, batch))
     return loss, (out, metrics, _split_rest(model, trainable, params))

@@ -45,11 +45,11 @@ def flat(state: nnx.State) -> dict[tuple, np.ndarray]:
   return {path: np.asarray(v) for path, v in nnx.to_flat_state(state)}
 
 
-def train(config: ml_collections.ConfigDict, make_step, n_steps: int = N_STEPS, seed: int = 0):
+def train(config: ml_collections.ConfigDict, make_step, n_steps: int = N_STEPS):
   """Builds the model of `config`, runs `n_steps` on one fixed batch; returns states and metrics."""
   mesh = sharding.make_mesh()
   tx = steps.make_optimizer(config)
-  graphdef, state = steps.create_train_state(build(config, seed), tx, trainable_filter(config.model), mesh=mesh)
+  graphdef, state = steps.create_train_state(build(config), tx, trainable_filter(config.model), mesh=mesh)
   step = make_step(graphdef, tx, config, mesh)
   batch = sharding.shard_batch(separable_batch(), mesh)
   before = host_copy(state)
@@ -167,7 +167,7 @@ def test_bf16_compute_keeps_float32_params_and_a_close_loss(bert_dir, student_ru
   run = train(tiny_config("student", bert_dir, compute_dtype="bfloat16"), make_step, n_steps=1)
   loss = run["metrics"][0]["loss"]
   assert np.isfinite(loss)
-  np.testing.assert_allclose(loss, student_run["metrics"][0]["loss"], rtol=3e-2)
+  np.testing.assert_allclose(loss, student_run["metrics"][0]["loss"], rtol=1e-2)
   assert all(leaf.dtype == jnp.float32 for leaf in jax.tree.leaves(run["state"].params))
 
 
