@@ -3,6 +3,8 @@
 19 channels x 500 samples (1 s at 500 Hz), 4 classes.
 
   python scripts/model_info.py --config configs/aubmc_student.py
+  python scripts/train.py --config configs/aubmc_student.py --workdir runs/aubmc_student \
+      --config.student.teacher_workdir=runs/aubmc_teacher
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 19 channels x 500 samples (1 s at 500 Hz), 4 classes.
 
   python scripts/model_info.py --config configs/aubmc_teacher.py
+  python scripts/train.py --config configs/aubmc_teacher.py --workdir runs/aubmc_teacher
 """
 
 from __future__ import annotations

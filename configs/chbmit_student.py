@@ -3,6 +3,8 @@
 23 channels x 256 samples (1 s at 256 Hz), classes normal / seizure.
 
   python scripts/model_info.py --config configs/chbmit_student.py
+  python scripts/train.py --config configs/chbmit_student.py --workdir runs/chbmit_student \
+      --config.student.teacher_workdir=runs/chbmit_teacher
 """
 
 from __future__ import annotations

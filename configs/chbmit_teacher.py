@@ -3,6 +3,7 @@
 23 channels x 256 samples (1 s at 256 Hz), classes normal / seizure.
 
   python scripts/model_info.py --config configs/chbmit_teacher.py
+  python scripts/train.py --config configs/chbmit_teacher.py --workdir runs/chbmit_teacher
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@
 19 channels x 256 samples (1 s at 256 Hz), classes normal / seizure.
 
   python scripts/model_info.py --config configs/neonatal_student.py
+  python scripts/train.py --config configs/neonatal_student.py --workdir runs/neonatal_student \
+      --config.student.teacher_workdir=runs/neonatal_teacher
 """
 
 from __future__ import annotations

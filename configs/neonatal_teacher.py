@@ -3,6 +3,7 @@
 19 channels x 256 samples (1 s at 256 Hz), classes normal / seizure.
 
   python scripts/model_info.py --config configs/neonatal_teacher.py
+  python scripts/train.py --config configs/neonatal_teacher.py --workdir runs/neonatal_teacher
 """
 
 from __future__ import annotations

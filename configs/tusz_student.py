@@ -4,6 +4,8 @@
 The config arg "binary" (configs/tusz_student.py:binary) gives the two-class bckg / seiz task.
 
   python scripts/model_info.py --config configs/tusz_student.py
+  python scripts/train.py --config configs/tusz_student.py --workdir runs/tusz_student \
+      --config.student.teacher_workdir=runs/tusz_teacher
 """
 
 from __future__ import annotations

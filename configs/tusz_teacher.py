@@ -4,6 +4,7 @@
 The config arg "binary" (configs/tusz_teacher.py:binary) gives the two-class bckg / seiz task.
 
   python scripts/model_info.py --config configs/tusz_teacher.py
+  python scripts/train.py --config configs/tusz_teacher.py --workdir runs/tusz_teacher
 """
 
 from __future__ import annotations

@@ -1,0 +1,178 @@
+"""What a training run leaves behind: metrics.jsonl, optional TensorBoard, report.json, tables, plots.
+
+* `MetricsLog`: one JSON object per line, `{"kind": "train" | "val", "step": int, ...}`;
+  on resume the lines after the restored step are dropped, so a killed and
+  restarted run ends with the same file as an uninterrupted one (apart from
+  wall-clock fields). Scalars also go to TensorBoard when `tensorboardX` (or
+  PyTorch's TensorBoard writer) is installed.
+* `final_table`: the printed end-of-run summary (paper Tables III/IV per stage
+  through `eval.metrics.format_report`, plus parameter counts).
+* `plot_training_curves`, `plot_confusion_matrices`: PNGs drawn with
+  matplotlib's Agg canvas (no display, no global pyplot state).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from jclip_eeg.eval.metrics import format_report
+
+_log = logging.getLogger(__name__)
+# Fields of a metrics record that are not curves (bookkeeping or wall-clock dependent).
+_NOT_PLOTTED = ("kind", "step", "epoch", "samples_per_s")
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> None:
+  """Writes `obj` as indented JSON, atomically (temporary file, then rename)."""
+  path = Path(path)
+  tmp = path.with_name(f".{path.name}.tmp")
+  tmp.write_text(json.dumps(obj, indent=1, allow_nan=False) + "\n")
+  os.replace(tmp, path)
+
+
+def read_jsonl(path: str | os.PathLike) -> list[dict[str, Any]]:
+  """The records of a metrics.jsonl file; [] when it does not exist."""
+  path = Path(path)
+  if not path.is_file():
+    return []
+  return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _tensorboard_writer(logdir: Path) -> Any | None:
+  """A SummaryWriter from tensorboardX or torch.utils.tensorboard, None if neither is installed."""
+  for module in ("tensorboardX", "torch.utils.tensorboard"):
+    try:
+      return __import__(module, fromlist=["SummaryWriter"]).SummaryWriter(str(logdir))
+    except ImportError:
+      continue
+  return None
+
+
+class MetricsLog:
+  """Appends metric records to `path` (JSON lines) and, if available, to TensorBoard.
+
+  Args:
+    path: the metrics.jsonl file.
+    resume_step: the restored step, or None for a fresh run. Records with a
+      larger step (written after the last checkpoint of a killed run) are
+      dropped; a fresh run starts an empty file.
+    tensorboard: also write TensorBoard events under `path.parent / "tensorboard"`.
+  """
+
+  def __init__(self, path: str | os.PathLike, *, resume_step: int | None, tensorboard: bool = True):
+    self.path = Path(path)
+    kept = [r for r in read_jsonl(self.path) if resume_step is not None and r["step"] <= resume_step]
+    self.path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+    self._writer = _tensorboard_writer(self.path.parent / "tensorboard") if tensorboard else None
+
+  def write(self, kind: str, step: int, values: Mapping[str, float]) -> None:
+    """Appends `{"kind": kind, "step": step, **values}` (values: JSON numbers)."""
+    with open(self.path, "a") as f:
+      f.write(json.dumps({"kind": kind, "step": int(step), **values}) + "\n")
+    if self._writer is not None:
+      for name, value in values.items():
+        self._writer.add_scalar(f"{kind}/{name}", value, int(step))
+
+  def close(self) -> None:
+    if self._writer is not None:
+      self._writer.close()
+
+
+# ----------------------------------------------------------------------------- text
+
+
+def params_line(params: Mapping[str, int]) -> str:
+  """"total 1.23 M, trainable 0.45 M, EEG encoder 0.40 M" from a stage's parameter counts."""
+  names = {"total": "total", "trainable": "trainable", "eeg_encoder": "EEG encoder"}
+  return ", ".join(f"{names[k]} {params[k] / 1e6:.3f} M" for k in names if k in params)
+
+
+def final_table(report: Mapping[str, Any]) -> str:
+  """The printed end-of-run report: one block per stage, then a one-line-per-stage summary.
+
+  Args:
+    report: the run's report.json content (`stages`: role -> stage result
+      with `params`, `best_step`, `best_val`, `test`).
+  """
+  blocks = []
+  summary = [f"{'stage':<8} {'params':>10} {'val F1':>7} {'test acc':>8} {'F1 macro':>8} "
+             f"{'F1 wtd':>7} {'AUC':>7}"]
+  for role, stage in report["stages"].items():
+    test = stage["test"]
+    title = (f"{role}: test fold ({test['n_samples']} windows), model of step {stage['best_step']} "
+             f"(best validation macro F1 {stage['best_val']['f1_macro']:.4f})")
+    blocks.append(format_report(test, title) + f"\nparameters: {params_line(stage['params'])}")
+    auc = "-" if test["auc"] is None else f"{test['auc']:.4f}"
+    summary.append(f"{role:<8} {stage['params']['total'] / 1e6:>9.3f}M {stage['best_val']['f1_macro']:>7.4f} "
+                   f"{test['accuracy']:>8.4f} {test['f1_macro']:>8.4f} {test['f1_weighted']:>7.4f} {auc:>7}")
+  return "\n\n".join(blocks + ["\n".join(summary)])
+
+
+# ----------------------------------------------------------------------------- plots
+
+
+def _curves(records: Sequence[Mapping[str, Any]], kind: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+  """name -> (steps, values) of the numeric fields of records of `kind`."""
+  rows = [r for r in records if r["kind"] == kind]
+  names = sorted({k for r in rows for k, v in r.items()
+                  if k not in _NOT_PLOTTED and isinstance(v, (int, float))})
+  curves = {}
+  for name in names:
+    points = [(r["step"], r[name]) for r in rows if name in r]
+    curves[name] = (np.array([p[0] for p in points]), np.array([p[1] for p in points], dtype=float))
+  return curves
+
+
+def plot_training_curves(histories: Mapping[str, Sequence[Mapping[str, Any]]], path: str | os.PathLike,
+                         train_keys: Sequence[str] = ("loss", "accuracy"),
+                         val_keys: Sequence[str] = ("f1_macro", "accuracy")) -> None:
+  """One row per stage: training loss, training accuracy, validation metrics, against the step.
+
+  Args:
+    histories: stage name -> its metrics.jsonl records.
+    path: the PNG to write.
+  """
+  fig = Figure(figsize=(12, 3.2 * len(histories)), layout="constrained")
+  axes = fig.subplots(len(histories), 3, squeeze=False)
+  for row, (stage, records) in zip(axes, histories.items()):
+    train, val = _curves(records, "train"), _curves(records, "val")
+    for ax, key in zip(row[:2], train_keys):
+      if key in train:
+        ax.plot(*train[key], label=f"train {key}")
+      ax.set(title=f"{stage}: train {key}", xlabel="step")
+    for key in val_keys:
+      if key in val:
+        row[2].plot(*val[key], marker="o", label=f"val {key}")
+    row[2].set(title=f"{stage}: validation", xlabel="step", ylim=(0, 1.02))
+    row[2].legend(loc="lower right")
+  fig.savefig(path, dpi=100)
+
+
+def plot_confusion_matrices(reports: Mapping[str, Mapping[str, Any]], path: str | os.PathLike) -> None:
+  """Row-normalised test confusion matrices side by side, counts written in the cells.
+
+  Args:
+    reports: stage name -> `classification_report` dict.
+    path: the PNG to write.
+  """
+  fig = Figure(figsize=(4.5 * len(reports), 4), layout="constrained")
+  axes = fig.subplots(1, len(reports), squeeze=False)[0]
+  for ax, (stage, report) in zip(axes, reports.items()):
+    counts = np.asarray(report["confusion_matrix"], dtype=float)
+    rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    ax.imshow(rates, vmin=0, vmax=1, cmap="Blues")
+    names = report["class_names"]
+    ax.set(title=f"{stage}: test (F1 macro {report['f1_macro']:.3f})", xlabel="predicted", ylabel="true",
+           xticks=range(len(names)), yticks=range(len(names)), xticklabels=names, yticklabels=names)
+    for (i, j), count in np.ndenumerate(counts):
+      ax.text(j, i, f"{int(count)}", ha="center", va="center",
+              color="white" if rates[i, j] > 0.5 else "black")
+  fig.savefig(path, dpi=100)
