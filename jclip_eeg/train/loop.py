@@ -322,7 +322,7 @@ def load_teacher(directory: Path, student_config: ml_collections.ConfigDict, mes
   checkpoints = Checkpoints(directory / "checkpoints")
   state = checkpoints.restore(result["best_step"], built.state)
   checkpoints.close()
-  return Teacher(result, built.graphdef, state, _text_features(built.graphdef, state, mesh))
+  return Teacher(result, built.graphdef, state, steps.teacher_text_features(built.graphdef, state, mesh))
 
 
 def _data_identity(config: ml_collections.ConfigDict) -> dict[str, Any]:
@@ -368,10 +368,6 @@ def evaluate(predict_fn: Callable, state: steps.TrainState, split: DataSplit, ro
   return report
 
 
-# steps.teacher_text_features jits a new closure on every call; this wrapper compiles it once per model.
-_text_features = jax.jit(steps.teacher_text_features, static_argnums=(0, 2))
-
-
 def _predictor(built: Built, config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh,
                teacher: Teacher | None) -> Callable[[steps.TrainState], Callable]:
   """state -> predict function. The teacher's own class-text features are recomputed for each state,
@@ -379,8 +375,9 @@ def _predictor(built: Built, config: ml_collections.ConfigDict, mesh: jax.shardi
   if teacher is not None:
     fn = steps.make_predict_fn(built.graphdef, config, mesh, teacher.text_features)
     return lambda state: fn
-  fn = steps.make_predict_fn(built.graphdef, config, mesh, _text_features(built.graphdef, built.state, mesh))
-  return lambda state: dataclasses.replace(fn, constants=(_text_features(built.graphdef, state, mesh),))
+  features = functools.partial(steps.teacher_text_features, built.graphdef, mesh=mesh)
+  fn = steps.make_predict_fn(built.graphdef, config, mesh, features(built.state))
+  return lambda state: dataclasses.replace(fn, constants=(features(state),))
 
 
 # ============================================================================= train

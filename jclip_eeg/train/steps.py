@@ -30,6 +30,7 @@ kl_loss (KL(teacher || student) at temperature t).
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -147,16 +148,17 @@ def merge_model(graphdef: nnx.GraphDef, state: TrainState) -> nnx.Module:
   return nnx.merge(graphdef, state.params, state.rest)
 
 
+@functools.partial(jax.jit, static_argnums=(0, 2))
 def teacher_text_features(graphdef: nnx.GraphDef, state: TrainState, mesh: Mesh) -> jax.Array:
   """U_T (n_classes, E) float32: the teacher's class-text features in eval mode, replicated.
 
   Computed once and frozen for distillation (the student never runs BERT).
+  Jitted at module level with the graph and mesh static, so repeated calls
+  (every evaluation) reuse one compilation.
   """
-  def encode(state: TrainState) -> jax.Array:
-    model = merge_model(graphdef, state)
-    model.eval()
-    return model.encode_text()
-  return jax.jit(encode, out_shardings=sharding.replicated(mesh))(state)
+  model = merge_model(graphdef, state)
+  model.eval()
+  return jax.lax.with_sharding_constraint(model.encode_text(), sharding.replicated(mesh))
 
 
 def _outputs(model: nnx.Module, x: jax.Array, text_features: jax.Array | None) -> dict[str, jax.Array]:
