@@ -1,0 +1,53 @@
+#!/usr/bin/env python
+"""Train the paper's ablations (Table II) of a teacher config and write the ablation table.
+
+  python scripts/ablations.py --config configs/demo.py --workdir runs/ablations
+  python scripts/ablations.py --config configs/chbmit_teacher.py --workdir runs/chbmit_ablations \\
+      --only eeg_lp,base_wp,base_lp
+
+Each ablation trains in <workdir>/<name>/ (a rerun reads finished ones back
+and resumes interrupted ones); the table goes to <workdir>/ablation_table.md
+and .csv. What each ablation switches: jclip_eeg/eval/ablations.py. One
+ablation alone: scripts/train.py --config configs/ablations.py:NAME.
+Errors in the config or the data print one line and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from absl import app, flags
+from ml_collections import config_flags
+
+from jclip_eeg.errors import ConfigError, DataError
+from jclip_eeg.eval import ablations
+from jclip_eeg.train import loop
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "Base teacher config (configs/*.py[:arg]).",
+                                          lock_config=True)
+_WORKDIR = flags.DEFINE_string("workdir", None, "Output directory.")
+_ONLY = flags.DEFINE_list("only", list(ablations.ABLATIONS), "Ablations to run, in table order.")
+flags.mark_flags_as_required(["config", "workdir"])
+
+
+def main(argv: list[str]) -> int:
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  logging.getLogger().setLevel(logging.WARNING)
+  logging.getLogger("jclip_eeg").setLevel(logging.INFO)
+  try:
+    ablations.run_ablations(_CONFIG.value, _WORKDIR.value, _ONLY.value)
+  except (ConfigError, DataError) as error:
+    print(f"ablations: error: {error}", file=sys.stderr)
+    return 2
+  except loop.TrainingDiverged as error:
+    print(f"ablations: diverged: {error}", file=sys.stderr)
+    return 3
+  if loop.is_main_process():
+    print((ablations.table_path(_WORKDIR.value).with_suffix(".md")).read_text())
+  return 0
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,72 @@
+#!/usr/bin/env python
+"""Score a trained teacher or student: print the metrics table and write the report as JSON.
+
+  python scripts/evaluate.py --workdir runs/demo --out runs/demo/eval_student.json
+  python scripts/evaluate.py --workdir runs/demo --stage teacher --split val --out val.json
+  python scripts/evaluate.py --workdir runs/chbmit_student --store stores/chbmit_other --out other.json
+  python scripts/evaluate.py --workdir runs/chbmit_student --raw /data/chbmit_new --dataset chbmit --out new.json
+
+The model is the stage's best validation checkpoint. Without --store / --raw
+the run's own store is scored (--split test by default: the same windows and
+numbers as the run's result.json). --raw prepares the folder once with the
+run's preprocessing into --store (default <workdir>/eval_stores/...), then
+scores every window (--split all). Details: jclip_eeg/eval/evaluate.py.
+Errors in the config or the data print one line and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from absl import app, flags
+
+from jclip_eeg.errors import ConfigError, DataError
+from jclip_eeg.eval import evaluate
+from jclip_eeg.eval.metrics import format_report
+from jclip_eeg.train import reporting
+
+_WORKDIR = flags.DEFINE_string("workdir", None, "The training run's workdir.")
+_STAGE = flags.DEFINE_enum("stage", None, ["teacher", "student"], "Stage (default: student if trained).")
+_STORE = flags.DEFINE_string("store", None, "A prepared store to score (with --raw: where to prepare it).")
+_RAW = flags.DEFINE_string("raw", None, "A raw dataset folder to prepare and score.")
+_DATASET = flags.DEFINE_string("dataset", None, "The raw folder's dataset (default: the run's dataset).")
+_SPLIT = flags.DEFINE_enum("split", None, list(evaluate.SPLITS),
+                           "Windows to score (default: test for the run's store, all otherwise).")
+_OUT = flags.DEFINE_string("out", None, "Where to write the report (JSON).")
+flags.mark_flags_as_required(["workdir", "out"])
+
+
+def _store(workdir: str, stage: str) -> str | None:
+  """The store to score: --store, or --raw prepared into --store or the workdir's cache."""
+  if _RAW.value is None:
+    if _DATASET.value is not None:
+      raise ConfigError("--dataset only applies to --raw")
+    return _STORE.value
+  data = evaluate.load_stage_config(workdir, stage).data
+  dataset = _DATASET.value or data.dataset
+  out = _STORE.value or evaluate.raw_cache_dir(workdir, _RAW.value, dataset)
+  return str(evaluate.prepare_raw(data, _RAW.value, dataset, out))
+
+
+def main(argv: list[str]) -> int:
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  logging.getLogger().setLevel(logging.WARNING)
+  workdir = _WORKDIR.value
+  try:
+    stage = _STAGE.value or evaluate.default_stage(workdir)
+    report = evaluate.evaluate_workdir(workdir, stage=stage, store=_store(workdir, stage), split=_SPLIT.value)
+  except (ConfigError, DataError) as error:
+    print(f"evaluate: error: {error}", file=sys.stderr)
+    return 2
+  reporting.write_json(_OUT.value, report)
+  title = (f"{report['stage']} of {workdir} (checkpoint step {report['checkpoint_step']}) on "
+           f"{report['store']}, split {report['split']} ({report['n_samples']} windows)")
+  print(format_report(report, title))
+  print(f"\nreport: {_OUT.value}")
+  return 0
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,68 @@
+"""The ablation configs differ from their base in exactly the documented switches; the runner's table."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from jclip_eeg.errors import ConfigError
+from jclip_eeg.eval import ablations
+from jclip_eeg.train import loop
+from test_evaluate import fast_jax, load_config_file, toy_config  # noqa: F401  (fast_jax is a fixture)
+
+# The documented switches (jclip_eeg/eval/ablations.py) on configs/demo.py: n_prompts 2, text trainable "prompts".
+_TEXT_ABSENT = {"train.alpha": 0.0, "model.prediction": "head", "model.text.trainable": "none",
+                "model.text.prompt_mode": "none"}
+EXPECTED = {
+    "eeg_lp": _TEXT_ABSENT,
+    "text_wp": {"model.eeg.n_prompts": 0, "model.text.prompt_mode": "none", "model.text.trainable": "none"},
+    "text_lp": {"model.eeg.n_prompts": 0},
+    "text_hp": {"model.eeg.n_prompts": 0, "model.text.prompt_mode": "handcrafted", "model.text.trainable": "none"},
+    "base_wp": _TEXT_ABSENT | {"model.eeg.n_prompts": 0},
+    "base_lp": {},
+}
+
+
+def _flat(config) -> dict:
+  return loop._flat(json.loads(config.to_json()))  # noqa: SLF001
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_config_differs_from_the_base_in_exactly_its_switches(name):
+  base = load_config_file("demo")
+  config = load_config_file("ablations", name)
+  got, want = _flat(config), _flat(base)
+  changed = {k: got[k] for k in loop.config_differences(json.loads(base.to_json()), json.loads(config.to_json()))
+             if not k.startswith("student.") and k != "workdir"}
+  assert changed == EXPECTED[name]
+  assert not any(k.startswith("student") for k in got)  # ablations are teacher-only
+  assert want["model.eeg.n_prompts"] == 2 and want["model.text.prompt_mode"] == "learnable"
+
+
+def test_config_arg_names_another_base():
+  config = load_config_file("ablations", "text_hp,tusz_teacher,binary")
+  assert config.data.class_names == ("bckg", "seiz") and config.model.eeg.n_layers == 8
+  assert config.model.text.trainable == "all"  # the paper config fine-tunes BERT; only prompts-only turns off
+  with pytest.raises(ConfigError, match="expected one of"):
+    load_config_file("ablations", "no_prompts")
+  with pytest.raises(ConfigError, match="base config 'nowhere'"):
+    load_config_file("ablations", "text_lp,nowhere")
+
+
+def test_runner_table(tmp_path_factory, fast_jax):  # noqa: F811
+  tmp = tmp_path_factory.mktemp("ablations")
+  base = toy_config(tmp, teacher_epochs=1)
+  rows = ablations.run_ablations(base, tmp / "ab", names=("base_wp", "base_lp"))
+  assert [r["name"] for r in rows] == ["base_wp", "base_lp"]
+  for row in rows:
+    result = json.loads((tmp / "ab" / row["name"] / "teacher" / "result.json").read_text())
+    assert row["f1"] == result["test"]["f1_macro"] and row["specificity"] == result["test"]["specificity"]
+    assert not (tmp / "ab" / row["name"] / "student").exists()
+  with (tmp / "ab" / "ablation_table.csv").open() as f:
+    table = list(csv.DictReader(f))
+  assert [r["label"] for r in table] == ["Base-WP", "Base-LP"]
+  assert [float(r["accuracy"]) for r in table] == [r["accuracy"] for r in rows]
+  markdown = (tmp / "ab" / "ablation_table.md").read_text()
+  assert f"| Base-LP (`base_lp`) | {100 * rows[1]['accuracy']:.2f} |" in markdown
