@@ -7,3 +7,7 @@ class DataError(ValueError):
 
 class ConfigError(ValueError):
   """A configuration value is missing or invalid: the message names the field."""
+
+
+class TrainingDiverged(RuntimeError):
+  """The loss became NaN or infinite; the message names the step and the last good checkpoint."""

@@ -15,12 +15,11 @@ Errors in the config or the data print one line and exit with status 2.
 from __future__ import annotations
 
 import logging
-import sys
 
 from absl import app, flags
 from ml_collections import config_flags
 
-from jclip_eeg.errors import ConfigError, DataError
+from jclip_eeg import cli
 from jclip_eeg.eval import ablations
 from jclip_eeg.train import loop
 
@@ -38,12 +37,8 @@ def main(argv: list[str]) -> int:
   logging.getLogger("jclip_eeg").setLevel(logging.INFO)
   try:
     ablations.run_ablations(_CONFIG.value, _WORKDIR.value, _ONLY.value)
-  except (ConfigError, DataError) as error:
-    print(f"ablations: error: {error}", file=sys.stderr)
-    return 2
-  except loop.TrainingDiverged as error:
-    print(f"ablations: diverged: {error}", file=sys.stderr)
-    return 3
+  except cli.ERRORS as error:
+    return cli.fail("ablations", error)
   if loop.is_main_process():
     print((ablations.table_path(_WORKDIR.value).with_suffix(".md")).read_text())
   return 0

@@ -15,13 +15,12 @@ Errors in the config or the data print one line and exit with status 2.
 from __future__ import annotations
 
 import logging
-import sys
 
 from absl import app, flags
 from ml_collections import config_flags
 
+from jclip_eeg import cli
 from jclip_eeg.data.splits import SPLIT_BY
-from jclip_eeg.errors import ConfigError, DataError
 from jclip_eeg.eval import cross_validation
 from jclip_eeg.train import loop
 
@@ -40,12 +39,8 @@ def main(argv: list[str]) -> int:
   logging.getLogger("jclip_eeg").setLevel(logging.INFO)
   try:
     cross_validation.run_cross_validation(_CONFIG.value, _WORKDIR.value, by=_BY.value, k=_K.value)
-  except (ConfigError, DataError) as error:
-    print(f"cross_validate: error: {error}", file=sys.stderr)
-    return 2
-  except loop.TrainingDiverged as error:
-    print(f"cross_validate: diverged: {error}", file=sys.stderr)
-    return 3
+  except cli.ERRORS as error:
+    return cli.fail("cross_validate", error)
   if loop.is_main_process():
     print(cross_validation.table_path(_WORKDIR.value).with_suffix(".md").read_text())
   return 0

@@ -17,11 +17,11 @@ Errors in the config or the data print one line and exit with status 2.
 from __future__ import annotations
 
 import logging
-import sys
 
 from absl import app, flags
 
-from jclip_eeg.errors import ConfigError, DataError
+from jclip_eeg import cli
+from jclip_eeg.errors import ConfigError
 from jclip_eeg.eval import evaluate
 from jclip_eeg.eval.metrics import format_report
 from jclip_eeg.train import reporting
@@ -57,9 +57,8 @@ def main(argv: list[str]) -> int:
   try:
     stage = _STAGE.value or evaluate.default_stage(workdir)
     report = evaluate.evaluate_workdir(workdir, stage=stage, store=_store(workdir, stage), split=_SPLIT.value)
-  except (ConfigError, DataError) as error:
-    print(f"evaluate: error: {error}", file=sys.stderr)
-    return 2
+  except cli.ERRORS as error:
+    return cli.fail("evaluate", error)
   reporting.write_json(_OUT.value, report)
   title = (f"{report['stage']} of {workdir} (checkpoint step {report['checkpoint_step']}) on "
            f"{report['store']}, split {report['split']} ({report['n_samples']} windows)")

@@ -18,10 +18,11 @@ import os
 import sys
 from pathlib import Path
 
+from jclip_eeg import cli
 from jclip_eeg.data import synthetic
 from jclip_eeg.data.prepare import DTYPES, existing_store, prepare_store
 from jclip_eeg.data.windows import RULES
-from jclip_eeg.errors import ConfigError, DataError
+from jclip_eeg.errors import ConfigError
 
 # flag -> (dataset, reader option); values are passed to `datasets.get`.
 _DATASET_OPTIONS = {
@@ -92,9 +93,8 @@ def main(argv: list[str] | None = None) -> int:
                           workers=args.workers, label_rule=args.label_rule, dtype=args.dtype,
                           strict=args.strict, overwrite=args.overwrite,
                           progress=not args.no_progress)
-  except (ConfigError, DataError) as error:
-    print(f"prepare_data: error: {error}", file=sys.stderr)
-    return 2
+  except cli.ERRORS as error:
+    return cli.fail("prepare_data", error)
   report = store.metadata["report"]
   print(f"{store!r}\n{report['hours']:g} h of EEG, {len(store.metadata['skipped'])} files "
         f"skipped, dropped windows {report['dropped'] or 'none'}, "

@@ -17,12 +17,11 @@ exits with status 3. What the workdir holds: jclip_eeg/train/loop.py.
 from __future__ import annotations
 
 import logging
-import sys
 
 from absl import app, flags
 from ml_collections import config_flags
 
-from jclip_eeg.errors import ConfigError, DataError
+from jclip_eeg import cli
 from jclip_eeg.train import loop, reporting
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file (configs/*.py[:arg]).", lock_config=True)
@@ -40,12 +39,8 @@ def main(argv: list[str]) -> int:
   workdir = _WORKDIR.value or config.workdir
   try:
     report = loop.train_and_evaluate(config, workdir)
-  except (ConfigError, DataError) as error:
-    print(f"train: error: {error}", file=sys.stderr)
-    return 2
-  except loop.TrainingDiverged as error:
-    print(f"train: diverged: {error}", file=sys.stderr)
-    return 3
+  except cli.ERRORS as error:
+    return cli.fail("train", error)
   if loop.is_main_process():
     print(reporting.final_table(report))
     print(f"\nreport: {workdir}/report.json, plots: {workdir}/training_curves.png, "

@@ -53,7 +53,7 @@ from jclip_eeg.data import loader, synthetic
 from jclip_eeg.data.prepare import existing_store, prepare_store
 from jclip_eeg.data.splits import make_folds
 from jclip_eeg.data.store import EpochStore
-from jclip_eeg.errors import ConfigError, DataError
+from jclip_eeg.errors import ConfigError, DataError, TrainingDiverged
 from jclip_eeg.eval.metrics import classification_report
 from jclip_eeg.models.clip import build_model, count_params, trainable_filter
 from jclip_eeg.train import reporting, sharding, steps
@@ -79,10 +79,6 @@ _PREPARE_FLAGS = {"consensus": "--consensus", "classes": "--tusz-classes", "spli
 _VAL_METRICS = ("f1_macro", "f1_weighted", "accuracy")
 # Config fields a restart may change: they do not change what is computed.
 _RESUME_FREE = ("workdir", "data.root", "progress", "tensorboard", "prefetch")
-
-
-class TrainingDiverged(RuntimeError):
-  """The loss became NaN or infinite; the message names the step and the last good checkpoint."""
 
 
 def is_main_process() -> bool:
