@@ -5,7 +5,9 @@ straight from the file as int16, then scales the picked channels to physical
 float32 in one vectorised step. Measured CPU time on a 23-channel, 1-hour,
 256 Hz file (2-core CPU, warm page cache): 0.04 s, against 0.41 s for pyedflib's
 `readSignal` (float64, one channel at a time) and 0.07 s for MNE's
-`read_raw_edf(preload=True)`. EDF+ annotations are read with pyedflib; files are
+`read_raw_edf(preload=True)`. `EdfBlocks` reads any sample range of the picked
+channels the same way, so recordings longer than memory can be streamed
+(continuous detection); `read_edf` is its whole-file read. EDF+ annotations are read with pyedflib; files are
 written with pyedflib's `EdfWriter` from digital samples we quantise ourselves,
 one data record per call.
 
@@ -48,12 +50,15 @@ class EdfHeader:
     sfreqs: sampling rate of each signal in Hz.
     n_samples: number of samples of each signal in the file.
     duration_s: data records x record duration, in seconds.
+    start: recording start from the header (local time, no time zone), None
+      when the date/time fields do not parse (some anonymised files blank them).
   """
   path: Path
   labels: tuple[str, ...]
   sfreqs: tuple[float, ...]
   n_samples: tuple[int, ...]
   duration_s: float
+  start: datetime.datetime | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -128,6 +133,14 @@ def _main_header(path: Path) -> tuple[int, int, int, float]:
   return header_bytes, n_records, ns, record_s
 
 
+def _start(block: bytes) -> datetime.datetime | None:
+  """Start date (dd.mm.yy) and time (hh.mm.ss) fields; EDF years 85-99 are 19xx, as strptime's %y."""
+  try:
+    return datetime.datetime.strptime(block[168:184].decode("latin-1"), "%d.%m.%y%H.%M.%S")
+  except ValueError:
+    return None
+
+
 def _read_layout(path: Path) -> _Layout:
   """Parses and checks the EDF header of `path` (see the EDF spec, edfplus.info)."""
   header_bytes, n_records, ns, record_s = _main_header(path)
@@ -164,7 +177,8 @@ def _read_layout(path: Path) -> _Layout:
       labels=tuple(lab for lab, d in zip(labels, is_data) if d),
       sfreqs=tuple(s / record_s for s, d in zip(spr, is_data) if d),
       n_samples=tuple(s * n_records for s, d in zip(spr, is_data) if d),
-      duration_s=n_records * record_s)
+      duration_s=n_records * record_s,
+      start=_start(block))
   return _Layout(
       header=header, data_offset=header_bytes, n_records=n_records,
       record_s=record_s, record_len=record_len, is_data=is_data, samples_per_record=tuple(spr),
@@ -232,6 +246,60 @@ def _common_rate(layout: _Layout, picks: Sequence[str], indices: Sequence[int]) 
   return spr.pop()
 
 
+class EdfBlocks:
+  """The channels `picks` of an EDF file, in that order, readable a sample range at a time.
+
+  Opening parses the header only; `read` maps just the data records that hold
+  the range. Channel matching and units are those of `read_edf`.
+
+  Args:
+    path: EDF or EDF+ file.
+    picks: channel names, already in normalised form.
+    normalise: maps a stored label to the form of `picks`.
+
+  Attributes:
+    path: the file; header: its `EdfHeader`; picks: the channel names read.
+    sfreq: the picked signals' rate in Hz; n_samples: samples per picked channel.
+
+  Raises:
+    DataError: as `read_edf`.
+  """
+
+  def __init__(self, path: str | os.PathLike, picks: Sequence[str], *,
+               normalise: Callable[[str], str] = str.upper):
+    self.path = Path(path)
+    self._layout = _read_layout(self.path)
+    if not picks:
+      raise DataError(f"{self.path}: no channels requested")
+    self.picks = tuple(picks)
+    self._indices = _pick_indices(self._layout, self.picks, normalise)
+    self._spr = _common_rate(self._layout, self.picks, self._indices)
+    self.header = self._layout.header
+    self.sfreq = self._spr / self._layout.record_s
+    self.n_samples = self._layout.n_records * self._spr
+
+  def read(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+    """Samples [start, stop) (default: to the end) of every picked channel: (C, stop - start) float32 µV."""
+    stop = self.n_samples if stop is None else stop
+    if not 0 <= start <= stop <= self.n_samples:
+      raise DataError(f"{self.path}: sample range [{start}, {stop}) outside the recording's "
+                      f"{self.n_samples} samples")
+    if start == stop:  # np.memmap cannot map zero bytes
+      return np.empty((len(self._indices), 0), np.float32)
+    layout, spr = self._layout, self._spr
+    first, last = start // spr, -(-stop // spr)  # the data records holding the range
+    records = np.memmap(self.path, dtype="<i2", mode="r", offset=layout.data_offset + 2 * first * layout.record_len,
+                        shape=(last - first, layout.record_len))
+    data = np.empty((len(self._indices), (last - first) * spr), dtype=np.float32)
+    for row, i in zip(data, self._indices):
+      row.reshape(last - first, spr)[...] = records[:, layout.offsets[i]:layout.offsets[i] + spr]
+    del records
+    data = data[:, start - first * spr:stop - first * spr]
+    data *= layout.gains[self._indices].astype(np.float32)[:, None]
+    data += layout.shifts[self._indices].astype(np.float32)[:, None]
+    return data
+
+
 def read_edf(path: str | os.PathLike, picks: Sequence[str], *,
              normalise: Callable[[str], str] = str.upper) -> Signals:
   """Reads the channels `picks`, in that order, as microvolts.
@@ -239,7 +307,7 @@ def read_edf(path: str | os.PathLike, picks: Sequence[str], *,
   A stored signal matches a pick when `normalise(label) == pick`. A pick given
   k times takes the k-th stored signal with that label (CHB-MIT stores `T8-P8`
   twice), or the last one when the file has fewer. Unpicked signals may have any
-  rate and are never read.
+  rate and are never read. For a part of the file, use `EdfBlocks`.
 
   Args:
     path: EDF or EDF+ file.
@@ -255,21 +323,8 @@ def read_edf(path: str | os.PathLike, picks: Sequence[str], *,
     DataError: naming the file, for unreadable files, missing channels (listing
       the file's channels) or picked channels of different rates.
   """
-  path = Path(path)
-  layout = _read_layout(path)
-  if not picks:
-    raise DataError(f"{path}: no channels requested")
-  indices = _pick_indices(layout, picks, normalise)
-  spr = _common_rate(layout, picks, indices)
-  records = np.memmap(path, dtype="<i2", mode="r", offset=layout.data_offset,
-                      shape=(layout.n_records, layout.record_len))
-  data = np.empty((len(picks), layout.n_records * spr), dtype=np.float32)
-  for row, i in zip(data, indices):
-    row.reshape(layout.n_records, spr)[...] = records[:, layout.offsets[i]:layout.offsets[i] + spr]
-  del records
-  data *= layout.gains[indices].astype(np.float32)[:, None]
-  data += layout.shifts[indices].astype(np.float32)[:, None]
-  return Signals(data=data, sfreq=spr / layout.record_s, channel_names=tuple(picks))
+  blocks = EdfBlocks(path, picks, normalise=normalise)
+  return Signals(data=blocks.read(), sfreq=blocks.sfreq, channel_names=blocks.picks)
 
 
 # ----------------------------------------------------------------------------- annotations

@@ -212,12 +212,34 @@ def zscore(data: np.ndarray, *, source: str | Path) -> tuple[np.ndarray, np.ndar
   data -= data.mean(axis=1, keepdims=True)
   # float32 accumulation is plenty for a scale factor (relative error ~1e-6).
   stds = np.sqrt(np.einsum("ct,ct->c", data, data) / data.shape[1])
+  return scale_to_unit(data, stds, source=source)
+
+
+def scale_to_unit(centred: np.ndarray, stds: np.ndarray, *,
+                  source: str | Path) -> tuple[np.ndarray, np.ndarray]:
+  """Divides each channel of mean-removed (C, T) float32 `centred` by its std, IN PLACE.
+
+  The second half of `zscore`, for statistics measured elsewhere (streamed
+  detection measures them over a whole recording, then scales block by block).
+
+  Args:
+    centred: (C, T) float32, each channel's recording mean already removed.
+    stds: (C,) the channels' standard deviations over the recording.
+    source: named in errors.
+
+  Returns:
+    (`centred` scaled, (C,) bool mask of flat channels, which are set to zeros).
+
+  Raises:
+    DataError: every channel is flat.
+  """
+  stds = np.asarray(stds)
   flat = stds <= _FLAT_RELATIVE_STD * stds.max()
   if flat.all():
     raise DataError(f"{source}: every channel is flat (zero variance after filtering)")
   scale = np.where(flat, 0.0, 1.0 / np.where(flat, 1.0, stds)).astype(np.float32)
-  data *= scale[:, None]
-  return data, flat
+  centred *= scale[:, None]
+  return centred, flat
 
 
 def _odd_pad(data: np.ndarray, means: np.ndarray, pad: int, min_length: int) -> np.ndarray:

@@ -1,0 +1,137 @@
+"""Continuous detection: streamed preprocessing equals training's, windows -> seconds, detect() end to end.
+
+The issue's bar (event F1 >= 0.9, < 1 false alarm per hour on synthetic
+recordings with a model trained on synthetic data) needs the demo-size model:
+it is the `slow` test at the end, which trains configs/demo.py once (minutes on
+2 cores) and is run by hand, not in CI:
+  JCLIP_EEG_DEMO_BAR=1 python -m pytest -m slow tests/eval/test_detection.py
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyedflib
+import pytest
+
+from jclip_eeg.data import edf, synthetic
+from jclip_eeg.data.annotations import Annotation, parse_chbmit_summary
+from jclip_eeg.data.datasets import chbmit, load_edf
+from jclip_eeg.data.preprocess import PreprocessSettings, preprocess
+from jclip_eeg.errors import DataError
+from jclip_eeg.eval import detection, events
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory) -> Path:
+  root = tmp_path_factory.mktemp("detect_raw")
+  synthetic.generate(root, n_patients=1, recordings_per_patient=1, duration_s=150,
+                     seizures_per_recording=(1, 1), seizure_duration_s=(20, 20), seed=3)
+  return root / "chb01" / "chb01_01.edf"
+
+
+def _reader(path: Path) -> edf.EdfBlocks:
+  return edf.EdfBlocks(path, chbmit.MONTAGE.picks, normalise=chbmit.MONTAGE.normalise)
+
+
+@pytest.mark.parametrize("block_s", [40.0, 1000.0])
+def test_streamed_preprocessing_matches_training(recording, block_s):
+  settings = PreprocessSettings(256.0)
+  streamed = np.concatenate(list(detection.preprocessed_blocks(_reader(recording), settings, block_s)), axis=1)
+  whole = preprocess(load_edf(recording, chbmit.MONTAGE, Annotation(())), settings, source=recording).data
+  assert streamed.shape == whole.shape
+  assert np.max(np.abs(streamed - whole)) < 2e-3  # z-scored units; seams see 30 s of real signal
+
+
+def test_block_reads_equal_whole_file(recording):
+  reader = _reader(recording)
+  whole = load_edf(recording, chbmit.MONTAGE, Annotation(())).data
+  np.testing.assert_array_equal(reader.read(1000, 5000), whole[:, 1000:5000])  # not on record boundaries
+  np.testing.assert_array_equal(reader.read(), whole)
+  assert reader.n_samples == whole.shape[1] and reader.sfreq == 256.0
+  with pytest.raises(DataError, match="outside the recording"):
+    reader.read(0, whole.shape[1] + 1)
+
+
+def test_missing_channel_is_a_clear_error(recording):
+  with pytest.raises(DataError, match="missing channel.*NOPE"):
+    edf.EdfBlocks(recording, ("NOPE",))
+  with pytest.raises(DataError, match="not found"):
+    _reader(recording.with_name("absent.edf"))
+
+
+def test_window_probabilities_cross_blocks_in_order():
+  signal = np.arange(10 * 8, dtype=np.float32).reshape(1, -1)  # 80 samples, one channel
+  blocks = iter([signal[:, :23], signal[:, 23:50], signal[:, 50:]])
+  first_sample = lambda x: np.stack([x[:, 0, 0], x[:, 0, -1]], axis=1)  # noqa: E731
+  got = detection.window_probabilities(blocks, window=8, stride=4, predict=first_sample)
+  starts = np.arange(0, 80 - 8 + 1, 4)
+  np.testing.assert_array_equal(got, np.stack([starts, starts + 7], axis=1))
+
+
+def test_per_second_averages_overlapping_windows():
+  # 2-s windows every second over 5 s: second k is covered by windows k-1 and k; second 4 by window 3 only.
+  got = detection.per_second(np.array([0.0, 1.0, 0.0, 1.0]), stride_s=1.0, window_s=2.0, duration_s=5.0)
+  np.testing.assert_allclose(got, [0.0, 0.5, 0.5, 0.5, 1.0])
+  tail = detection.per_second(np.array([0.2, 0.4]), stride_s=1.0, window_s=1.0, duration_s=2.5)
+  np.testing.assert_allclose(tail, [0.2, 0.4, 0.4])  # the uncovered half second repeats the last value
+
+
+def _band_power_predictor(recording: Path) -> detection.Predictor:
+  """A stand-in model: P(seizure) rises with 3-8 Hz power on the seizure channels (no training needed)."""
+  names = chbmit.MONTAGE.channel_names
+  rows = [names.index(c) for c in synthetic.DEFAULT_SEIZURE_CHANNELS if c in names]
+
+  def predict(x: np.ndarray) -> np.ndarray:
+    spectrum = np.abs(np.fft.rfft(x[:, rows], axis=-1)) ** 2
+    ratio = spectrum[..., 3:9].sum(-1).mean(-1) / (spectrum[..., 1:40].sum(-1).mean(-1) + 1e-12)
+    p = 1 / (1 + np.exp(-20 * (ratio - 0.5)))
+    return np.stack([1 - p, p], axis=1)
+
+  meta = dict(dataset="synthetic", class_names=["normal", "seizure"], channel_names=list(names), sfreq=256.0,
+              window_samples=256, band_hz=[0.1, 70.0])
+  return detection.Predictor(predict, meta)
+
+
+def test_detect_runs_end_to_end_and_writes_scores(recording, tmp_path):
+  got = detection.detect(_band_power_predictor(recording), recording, block_s=60.0, progress=True)
+  assert got.probs.shape == (150,) and got.duration_s == 150.0
+  with pyedflib.EdfReader(str(recording)) as reader:
+    assert got.date_time == reader.getStartdatetime().isoformat()
+  truth = parse_chbmit_summary(recording.parent / "chb01-summary.txt")[recording.name]
+  reference = [(e.start_s, e.end_s) for e in truth]
+  inside = np.concatenate([np.arange(int(a), int(b)) for a, b in reference])
+  outside = np.setdiff1d(np.arange(150), inside)
+  assert got.probs[inside].mean() > got.probs[outside].mean()  # the pipeline keeps time aligned
+  path = tmp_path / "events.tsv"
+  events.write_tsv(path, got.events, got.duration_s, got.date_time)
+  assert events.read_tsv(path)[1] == 150.0
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.environ.get("JCLIP_EEG_DEMO_BAR"), reason="trains the demo: set JCLIP_EEG_DEMO_BAR=1")
+def test_demo_model_meets_the_event_bar(tmp_path):
+  """configs/demo.py trained once; detect.py on 2 unseen synthetic 10-min recordings: F1 >= 0.9, < 1 FA/h."""
+  env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=str(REPO))
+  work = tmp_path / "demo"
+  subprocess.run([sys.executable, str(REPO / "scripts/train.py"), "--config", str(REPO / "configs/demo.py"),
+                  "--workdir", str(work), f"--config.data.store={tmp_path / 'store'}",
+                  f"--config.data.root={tmp_path / 'raw'}"], env=env, check=True, capture_output=True, timeout=900)
+  raw = tmp_path / "unseen"
+  synthetic.generate(raw, n_patients=1, recordings_per_patient=2, duration_s=600, seed=11)
+  for edf_path in sorted(raw.glob("chb01/*.edf")):
+    out = tmp_path / f"{edf_path.stem}_events.tsv"
+    subprocess.run([sys.executable, str(REPO / "scripts/detect.py"), "--checkpoint", str(work / "student"),
+                    "--edf", str(edf_path), "--out", str(out), "--annotations", str(raw / "chb01/chb01-summary.txt")],
+                   env=env, check=True, capture_output=True, timeout=600)
+    scores = json.loads(out.with_suffix(".json").read_text())["event"]
+    if scores["reference_events"]:
+      assert scores["f1"] >= 0.9, scores
+    assert scores["false_alarms_per_24h"] / 24 < 1.0, scores
