@@ -20,8 +20,9 @@ import json
 import sys
 from pathlib import Path
 
+from jclip_eeg import cli
 from jclip_eeg.data.annotations import parse_chbmit_summary, parse_tse, parse_tusz_csv
-from jclip_eeg.errors import ConfigError, DataError
+from jclip_eeg.errors import DataError
 from jclip_eeg.eval import detection, events
 
 
@@ -73,9 +74,8 @@ def main(argv: list[str] | None = None) -> int:
                             [(e.onset, e.end) for e in found.events], found.duration_s)
       args.out.with_suffix(".json").write_text(json.dumps(scores, indent=2))
       print(json.dumps(scores, indent=2))
-  except (ConfigError, DataError) as error:
-    print(f"detect: error: {error}", file=sys.stderr)
-    return 2
+  except cli.ERRORS as error:
+    return cli.fail("detect", error)
   return 0
 
 

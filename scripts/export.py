@@ -12,8 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from jclip_eeg import export
-from jclip_eeg.errors import ConfigError, DataError
+from jclip_eeg import cli, export
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,9 +23,8 @@ def main(argv: list[str] | None = None) -> int:
   args = parser.parse_args(argv)
   try:
     sizes = export.export_stage(args.workdir / args.stage, args.out)
-  except (ConfigError, DataError) as error:
-    print(f"export: error: {error}", file=sys.stderr)
-    return 2
+  except cli.ERRORS as error:
+    return cli.fail("export", error)
   print(f"{args.out}: {sizes['artefact'] / 1e6:.2f} MB (program {sizes['program'] / 1e6:.2f} MB; "
         f"the stage's checkpoints {sizes['checkpoint'] / 1e6:.2f} MB)")
   return 0

@@ -18,14 +18,14 @@ Errors in the workdir or the data print one line and exit with status 2.
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
 
 import numpy as np
 from absl import app, flags
 
+from jclip_eeg import cli
 from jclip_eeg.data.store import EpochStore
-from jclip_eeg.errors import ConfigError, DataError
+from jclip_eeg.errors import ConfigError
 from jclip_eeg.eval import ecam, plots
 from jclip_eeg.eval.metrics import classification_report
 from jclip_eeg.train import reporting, sharding
@@ -81,9 +81,8 @@ def main(argv: list[str]) -> int:
   try:
     written = draw(workdir, _STAGES.value, out, max_recordings=_MAX_RECORDINGS.value,
                    ecam_windows=_ECAM_WINDOWS.value)
-  except (ConfigError, DataError) as error:
-    print(f"plots: error: {error}", file=sys.stderr)
-    return 2
+  except cli.ERRORS as error:
+    return cli.fail("plots", error)
   print(f"plots: wrote {len(written)} files into {out}")
   return 0
 
