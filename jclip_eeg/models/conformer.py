@@ -58,7 +58,13 @@ class ConvStem(nnx.Module):
 
   def __call__(self, x: jax.Array) -> jax.Array:
     """x: (B, C, T) float EEG -> (B, S, d) float32 tokens."""
-    h = self.spatial(self.temporal(x[..., None]))  # (B, 1, T - k + 1, F)
+    h = self.temporal(x[..., None])  # (B, C, T - k + 1, F)
+    # The (C x 1) spatial conv as one contraction over channels and filters, with the conv's own
+    # kernel (C, 1, F, F) and bias: same function, but XLA CPU's convolution backward for this
+    # shape is ~2.5x slower than the matmul's (benchmarks/NOTES.md, finding 1).
+    kernel = self.spatial.kernel[...][:, 0].astype(h.dtype)  # (C, F, F)
+    h = jnp.einsum("bctf,cfg->btg", h, kernel) + self.spatial.bias[...].astype(h.dtype)
+    h = h[:, None]  # (B, 1, T - k + 1, F)
     h = jax.nn.elu(self.norm(h))
     h = nnx.avg_pool(h, (1, self.pool_size), strides=(1, self.pool_stride))  # (B, 1, S, F)
     h = self.project(self.dropout(h))  # (B, 1, S, d)
