@@ -1,0 +1,334 @@
+"""Train-step throughput: JAX (jit) vs PyTorch eager vs torch.compile, teacher and student.
+
+  python benchmarks/bench_train.py [--quick] [--batch-sizes 32 256] [--steps 20] [--no-compile]
+
+Paper-sized models (CHB-MIT windows, 23 x 256): the teacher's text tower is
+BERT-base with random weights (`checkpoint="random"`, every parameter
+trained), the student distils from a frozen teacher. Both frameworks start
+from the same weights (the JAX model's, copied by
+`torch_reference.load_nnx_state`) and run AdamW on the same parameters.
+float32 on CPU, bfloat16 compute on GPU (JAX `compute_dtype`, torch autocast).
+Each timed step ends with `block_until_ready` / `torch.cuda.synchronize`;
+warm-up steps (compilation) are excluded. Loader windows/s from
+`bench_loader` are reported beside, for the same batch sizes.
+
+Writes benchmarks/results/train_<device>.json and .md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import jax
+import numpy as np
+import torch
+from flax import nnx
+
+import _env
+import bench_loader
+import torch_reference as tr
+from jclip_eeg import config_lib
+from jclip_eeg.train import loop, sharding, steps
+
+RESULTS = Path(__file__).resolve().parent / "results"
+# Dense bf16 peaks (TFLOP/s) for MFU; None: no MFU reported (CPU).
+PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0}
+
+
+def on_gpu() -> bool:
+  return jax.default_backend() == "gpu"
+
+
+def device_name() -> str:
+  """"cpu" or the GPU's kind, e.g. "NVIDIA H100 80GB HBM3"."""
+  return jax.devices()[0].device_kind if on_gpu() else "cpu"
+
+
+def write_report(report: dict, name: str, quick: bool, out: Path | None, to_markdown: Callable[[dict], str]) -> None:
+  """`report` as JSON (default results/<name>_<device>[_quick].json) and markdown beside it; prints the latter."""
+  device = device_name().replace(" ", "_").lower()
+  out = out or RESULTS / f"{name}_{device}{'_quick' if quick else ''}.json"
+  out.parent.mkdir(parents=True, exist_ok=True)
+  out.write_text(json.dumps(report, indent=1))
+  out.with_suffix(".md").write_text(to_markdown(report))
+  print(to_markdown(report))
+
+
+def peak_tflops() -> float | None:
+  kind = jax.devices()[0].device_kind
+  return next((v for k, v in PEAK_TFLOPS.items() if k in kind), None)
+
+
+def make_config(role: str, batch_size: int):
+  """The paper-sized CHB-MIT config of `role` with a random BERT-base text tower."""
+  config = config_lib.get_config("chbmit", role)
+  with config.unlocked():
+    config.model.text.update(dict(checkpoint="random", arch="bert-base"))
+    config.model.compute_dtype = "bfloat16" if on_gpu() else "float32"
+    config.train.batch_size = batch_size
+  return config
+
+
+def random_batch(config, seed: int = 0) -> dict[str, np.ndarray]:
+  """x (B, C, T) standard normal float32, y (B,) alternating classes."""
+  data, b = config.data, config.train.batch_size
+  x = np.random.default_rng(seed).standard_normal((b, data.n_channels, data.n_times), dtype=np.float32)
+  return dict(x=x, y=(np.arange(b) % len(data.class_names)).astype(np.int32))
+
+
+def time_steps(step: Callable[[], None], warmup: int, n: int) -> list[float]:
+  """Seconds of each of `n` steps after `warmup` untimed ones; `step` must block until done."""
+  for _ in range(warmup):
+    step()
+  times = []
+  for _ in range(n):
+    start = time.perf_counter()
+    step()
+    times.append(time.perf_counter() - start)
+  return times
+
+
+def summarize(times: list[float], batch_size: int) -> dict[str, float]:
+  median = statistics.median(times)
+  return dict(median_s=median, min_s=min(times), max_s=max(times), steps=len(times),
+              samples_per_s=batch_size / median)
+
+
+class JaxRun:
+  """One role's jitted train step on a fixed batch; keeps the model for the torch twin."""
+
+  def __init__(self, role: str, batch_size: int, teacher: JaxRun | None = None):
+    self.config = make_config(role, batch_size)
+    self.mesh = sharding.make_mesh()
+    built = loop.build(self.config, 1000, self.mesh)
+    self.built = built
+    self.arrays = tr.nnx_arrays(steps.merge_model(built.graphdef, built.state))
+    if role == "teacher":
+      self.step_fn = steps.make_teacher_step(built.graphdef, built.tx, self.config, self.mesh)
+    else:
+      # teacher.state, not teacher.built.state: the teacher's timed steps donated the latter.
+      features = steps.teacher_text_features(teacher.built.graphdef, teacher.state, self.mesh)
+      self.step_fn = steps.make_student_step(built.graphdef, built.tx, self.config, self.mesh,
+                                             teacher.built.graphdef, teacher.state, features)
+    self.batch = sharding.shard_batch(random_batch(self.config), self.mesh)
+    self.state = built.state
+
+  def flops(self) -> float | None:
+    """XLA's FLOP count of one compiled step (forward, backward, optimiser)."""
+    cost = self.step_fn.lower(self.state, self.batch).compile().cost_analysis()
+    cost = cost[0] if isinstance(cost, list) else cost
+    return float(cost["flops"]) if cost and "flops" in cost else None
+
+  def step(self) -> None:
+    self.state, metrics = self.step_fn(self.state, self.batch)
+    jax.block_until_ready(metrics)
+
+
+def trainable_names(run: JaxRun) -> set[str]:
+  """torch names of the JAX run's trainable parameters."""
+  return {tr.torch_name(path) for path, _ in nnx.to_flat_state(run.built.state.params)}
+
+
+class TorchRun:
+  """The same step in PyTorch (eager or torch.compile'd forward + loss)."""
+
+  def __init__(self, run: JaxRun, device: torch.device, teacher: TorchRun | None = None, compile_: bool = False):
+    config = self.config = run.config
+    n_sentences = run.arrays[("input_ids",)].shape[0] if config.model.role == "teacher" else 0
+    self.model = tr.build_model(config, n_sentences)
+    tr.load_nnx_state(self.model, run.arrays)
+    self.model.to(device).train()
+    names = trainable_names(run)
+    for name, p in self.model.named_parameters():
+      p.requires_grad_(name in names)
+    opt = config.optimizer
+    self.optimizer = torch.optim.AdamW([p for p in self.model.parameters() if p.requires_grad],
+                                       lr=opt.learning_rate, betas=(opt.b1, opt.b2), eps=opt.eps,
+                                       weight_decay=opt.weight_decay)
+    batch = random_batch(config)
+    self.x = torch.from_numpy(batch["x"]).to(device)
+    self.y = torch.from_numpy(batch["y"]).long().to(device)
+    self.device = device
+    self.teacher = teacher
+    if teacher is not None:
+      teacher.model.eval()
+      with torch.no_grad():
+        self.features = teacher.model.encode_text()
+    # Plain Python values: torch.compile guards on ConfigDict attribute reads would not hold.
+    self.alpha, self.mode = float(config.train.alpha), str(config.model.prediction)
+    self.temperature = float(config.train.get("temperature", 1.0))
+    self.loss_fn = torch.compile(self.loss) if compile_ else self.loss
+
+  def loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
+      if self.teacher is None:
+        return tr.teacher_loss(self.model(x), y, self.alpha)
+      with torch.no_grad():
+        target = tr.prediction_logits(self.teacher.model(x, self.features), self.mode)
+      logits = tr.prediction_logits(self.model(x, self.features), self.mode)
+      return tr.distillation_loss(logits.float(), target.float(), y, self.alpha, self.temperature)
+
+  def step(self) -> None:
+    self.optimizer.zero_grad(set_to_none=True)
+    self.loss_fn(self.x, self.y).backward()
+    self.optimizer.step()
+    if self.device.type == "cuda":
+      torch.cuda.synchronize()
+
+
+def jax_peak_bytes() -> int | None:
+  """The device's peak bytes in use so far in this process (None where the backend has no stats, e.g. CPU)."""
+  stats = jax.devices()[0].memory_stats()
+  return stats.get("peak_bytes_in_use") if stats else None
+
+
+def torch_peak_bytes(device: torch.device) -> int | None:
+  """Peak CUDA bytes since the last call (None on CPU)."""
+  if device.type != "cuda":
+    return None
+  peak = torch.cuda.max_memory_allocated()
+  torch.cuda.reset_peak_memory_stats()
+  return peak
+
+
+def loader_rate(batch_size: int, n_channels: int, n_times: int) -> float:
+  """Median windows/s of the training loader (bench_loader, in-process reads) at `batch_size`."""
+  with tempfile.TemporaryDirectory() as tmp:
+    store = bench_loader.make_store(Path(tmp) / "store", n_windows=max(4096, 8 * batch_size),
+                                    n_channels=n_channels, n_times=n_times)
+    rates = bench_loader.bench_loader(store, batch_size=batch_size, worker_count=0, warmup_batches=5,
+                                      repeats=3, windows_per_repeat=20 * batch_size)
+  return bench_loader.summary(rates)["median"]
+
+
+def bench_framework(name: str, step: Callable[[], None], args, batch_size: int) -> dict:
+  start = time.perf_counter()
+  times = time_steps(step, args.warmup, args.steps)
+  row = dict(framework=name, **summarize(times, batch_size))
+  row["warmup_and_timing_s"] = time.perf_counter() - start
+  print(f"  {name:14s} {row['samples_per_s']:9.1f} samples/s  median {row['median_s'] * 1e3:8.1f} ms", flush=True)
+  return row
+
+
+def build_teacher(batch_size: int, device: torch.device) -> tuple[JaxRun, TorchRun]:
+  run = JaxRun("teacher", batch_size)
+  return run, TorchRun(run, device)
+
+
+def bench_role(run: JaxRun, torch_run: TorchRun, args, device: torch.device) -> dict:
+  """Rows for JAX, torch eager and (optionally) torch.compile for one role and batch size."""
+  role, batch_size = run.config.model.role, run.config.train.batch_size
+  print(f"{role} batch {batch_size}", flush=True)
+  flops = run.flops()
+  rows = [bench_framework("jax", run.step, args, batch_size)]
+  rows[0]["peak_bytes"] = jax_peak_bytes()
+  rows.append(bench_framework("torch_eager", torch_run.step, args, batch_size))
+  rows[1]["peak_bytes"] = torch_peak_bytes(device)
+  if args.compile:
+    rows.append(bench_compiled(run, device, torch_run.teacher, args, batch_size))
+  peak = peak_tflops()
+  for row in rows:
+    if flops and peak and row.get("median_s"):
+      row["mfu"] = flops / row["median_s"] / (peak * 1e12)
+  result = dict(role=role, batch_size=batch_size, xla_flops_per_step=flops, rows=rows,
+                jax_over_torch_eager=rows[0]["samples_per_s"] / rows[1]["samples_per_s"],
+                loader_windows_per_s=loader_rate(batch_size, run.config.data.n_channels, run.config.data.n_times))
+  if args.compile and rows[2].get("samples_per_s"):
+    result["jax_over_torch_compile"] = rows[0]["samples_per_s"] / rows[2]["samples_per_s"]
+  return result
+
+
+def bench_batch_size(batch_size: int, args, device: torch.device) -> list[dict]:
+  """The teacher (always built: the student distils from it), then the student, at one batch size."""
+  teacher, torch_teacher = build_teacher(batch_size, device)
+  results = [bench_role(teacher, torch_teacher, args, device)] if "teacher" in args.roles else []
+  if "student" in args.roles:
+    student = JaxRun("student", batch_size, teacher=teacher)
+    results.append(bench_role(student, TorchRun(student, device, teacher=torch_teacher), args, device))
+  return results
+
+
+def bench_compiled(run: JaxRun, device: torch.device, torch_teacher: TorchRun | None, args, batch_size: int) -> dict:
+  """torch.compile row; a failure is recorded with its reason instead of stopping the benchmark."""
+  try:
+    compiled = TorchRun(run, device, teacher=torch_teacher, compile_=True)
+    return bench_framework("torch_compile", compiled.step, args, batch_size)
+  except Exception as error:  # pylint: disable=broad-except  # any inductor failure is a result here
+    print(f"  torch_compile  failed: {type(error).__name__}: {error}", flush=True)
+    return dict(framework="torch_compile", error=f"{type(error).__name__}: {str(error)[:500]}")
+
+
+def markdown_header(report: dict, title: str) -> list[str]:
+  """Title and the environment line (date, versions, CPU, load average) of a results markdown."""
+  env = report["environment"]
+  versions = ", ".join(f"{m} {env[m]}" for m in ("jax", "torch") if m in env)
+  return [f"# {title} ({env['device']})", "",
+          f"{env['date']}, {versions}, {env['cpu']} x {env['cpu_count']}, load average "
+          f"{env['load_average_1min_at_start']:.1f} (start) / {env['load_average_1min_at_end']:.1f} (end); "
+          f"{report['settings']}", ""]
+
+
+def markdown(report: dict) -> str:
+  lines = markdown_header(report, "Train-step throughput") + [
+           "| role | batch | framework | samples/s | median ms | min-max ms | steps | MFU | peak MB |"
+           " JAX/framework | loader windows/s |",
+           "|---|---|---|---|---|---|---|---|---|---|---|"]
+  for res in report["results"]:
+    jax_rate = res["rows"][0]["samples_per_s"]
+    for row in res["rows"]:
+      if "error" in row:
+        lines.append(f"| {res['role']} | {res['batch_size']} | {row['framework']} | failed: {row['error'][:80]} "
+                     "| | | | | | | |")
+        continue
+      mfu = f"{row['mfu']:.1%}" if row.get("mfu") else "-"
+      peak_mb = f"{row['peak_bytes'] / 2**20:.0f}" if row.get("peak_bytes") else "-"
+      lines.append(f"| {res['role']} | {res['batch_size']} | {row['framework']} | {row['samples_per_s']:.1f} | "
+                   f"{row['median_s'] * 1e3:.1f} | {row['min_s'] * 1e3:.1f}-{row['max_s'] * 1e3:.1f} | "
+                   f"{row['steps']} | {mfu} | {peak_mb} | {jax_rate / row['samples_per_s']:.2f} | "
+                   f"{res['loader_windows_per_s']:.0f} |")
+  return "\n".join(lines) + "\n"
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+  parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument("--quick", action="store_true",
+                      help="batch 32, 1 warm-up + 5 timed steps, no torch.compile (< 3 min on 2 cores)")
+  parser.add_argument("--batch-sizes", type=int, nargs="+", default=None,
+                      help="default 32 256 (CPU), 32 256 1024 (GPU)")
+  parser.add_argument("--roles", nargs="+", default=["teacher", "student"], choices=["teacher", "student"])
+  parser.add_argument("--steps", type=int, default=20, help="timed steps (>= 20 for reported numbers)")
+  parser.add_argument("--warmup", type=int, default=3)
+  parser.add_argument("--no-compile", dest="compile", action="store_false", help="skip torch.compile")
+  parser.add_argument("--out", type=Path, default=None, help="JSON path (default results/train_<device>.json)")
+  args = parser.parse_args(argv)
+  if args.quick:
+    args.batch_sizes, args.steps, args.warmup, args.compile = args.batch_sizes or [32], 5, 1, False
+  args.batch_sizes = args.batch_sizes or ([32, 256, 1024] if on_gpu() else [32, 256])
+  return args
+
+
+def main(argv: list[str]) -> None:
+  args = parse_args(argv)
+  device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+  load_start = os.getloadavg()[0]
+  results = [r for b in args.batch_sizes for r in bench_batch_size(b, args, device)]
+  report = dict(
+      benchmark="train_step",
+      environment=_env.environment(jax, torch, np, device=device_name(), jax_backend=jax.default_backend(),
+                                   torch_threads=torch.get_num_threads(), load_average_1min_at_start=load_start),
+      settings=dict(dtype="bfloat16 compute" if on_gpu() else "float32", steps=args.steps, warmup=args.warmup,
+                    text="bert-base random, all trainable", data="chbmit 23 x 256", quick=args.quick),
+      results=results)
+  write_report(report, "train", args.quick, args.out, markdown)
+
+
+if __name__ == "__main__":
+  main(sys.argv[1:])
