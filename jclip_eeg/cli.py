@@ -1,18 +1,33 @@
-"""What every script does with the project's errors: one line on stderr and an exit status.
+"""What every absl script does first, and with the project's errors (one line, an exit status).
 
-  try:
-    ...
-  except cli.ERRORS as error:
-    return cli.fail("train", error)
+  def main(argv):
+    cli.start(argv, progress_logger="jclip_eeg")
+    try:
+      ...
+    except cli.ERRORS as error:
+      return cli.fail("train", error)
 """
 
 from __future__ import annotations
 
+import logging
 import sys
+
+from absl import app
 
 from jclip_eeg.errors import ConfigError, DataError, TrainingDiverged
 
 ERRORS = (ConfigError, DataError, TrainingDiverged)
+
+
+def start(argv: list[str], *, progress_logger: str | None = None) -> None:
+  """Refuses positional arguments; keeps INFO notes of `progress_logger` (resuming, generating
+  data), not JAX's and Orbax's INFO chatter."""
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  logging.getLogger().setLevel(logging.WARNING)
+  if progress_logger:
+    logging.getLogger(progress_logger).setLevel(logging.INFO)
 
 
 def fail(script: str, error: Exception) -> int:

@@ -14,7 +14,6 @@ Errors in the config or the data print one line and exit with status 2.
 
 from __future__ import annotations
 
-import logging
 
 from absl import app, flags
 from ml_collections import config_flags
@@ -31,10 +30,7 @@ flags.mark_flags_as_required(["config", "workdir"])
 
 
 def main(argv: list[str]) -> int:
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  logging.getLogger().setLevel(logging.WARNING)
-  logging.getLogger("jclip_eeg").setLevel(logging.INFO)
+  cli.start(argv, progress_logger="jclip_eeg")
   try:
     ablations.run_ablations(_CONFIG.value, _WORKDIR.value, _ONLY.value)
   except cli.ERRORS as error:

@@ -16,7 +16,6 @@ Errors in the config or the data print one line and exit with status 2.
 
 from __future__ import annotations
 
-import logging
 
 from absl import app, flags
 
@@ -50,9 +49,7 @@ def _store(workdir: str, stage: str) -> str | None:
 
 
 def main(argv: list[str]) -> int:
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  logging.getLogger().setLevel(logging.WARNING)
+  cli.start(argv)
   workdir = _WORKDIR.value
   try:
     stage = _STAGE.value or evaluate.default_stage(workdir)

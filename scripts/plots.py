@@ -17,7 +17,6 @@ Errors in the workdir or the data print one line and exit with status 2.
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import numpy as np
@@ -73,9 +72,7 @@ def draw(workdir: Path, roles: list[str], out: Path, *, max_recordings: int, eca
 
 
 def main(argv: list[str]) -> int:
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  logging.getLogger().setLevel(logging.WARNING)
+  cli.start(argv)
   workdir = Path(_WORKDIR.value)
   out = Path(_OUT.value) if _OUT.value else workdir / "plots"
   try:

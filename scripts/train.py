@@ -16,7 +16,6 @@ exits with status 3. What the workdir holds: jclip_eeg/train/loop.py.
 
 from __future__ import annotations
 
-import logging
 
 from absl import app, flags
 from ml_collections import config_flags
@@ -30,11 +29,7 @@ flags.mark_flags_as_required(["config"])
 
 
 def main(argv: list[str]) -> int:
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  # Our progress notes (resuming, generating data) but not JAX's and Orbax's INFO chatter.
-  logging.getLogger().setLevel(logging.WARNING)
-  logging.getLogger("jclip_eeg.train").setLevel(logging.INFO)
+  cli.start(argv, progress_logger="jclip_eeg.train")
   config = _CONFIG.value
   workdir = _WORKDIR.value or config.workdir
   try:
