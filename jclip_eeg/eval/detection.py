@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-import json
 import math
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -117,26 +116,16 @@ def load_stage(stage_dir: str | Path) -> StageModel:
     ConfigError: not a finished stage (no config.json / result.json).
   """
   import jax
-  import ml_collections
 
   from jclip_eeg.train import loop, sharding, steps
-  from jclip_eeg.train.checkpoint import Checkpoints
   stage_dir = Path(stage_dir)
   if not ((stage_dir / "config.json").is_file() and (stage_dir / "result.json").is_file()):
     raise ConfigError(f"{stage_dir}: not a finished training stage (expected config.json and result.json, "
                       "e.g. runs/demo/student) nor an exported .jaxexport file")
-  config = ml_collections.ConfigDict(json.loads((stage_dir / "config.json").read_text()))
-  result = json.loads((stage_dir / "result.json").read_text())
   mesh = sharding.make_mesh(jax.devices()[:1])
-  built = loop.build(config, result["total_steps"], mesh)
-  checkpoints = Checkpoints(stage_dir / "checkpoints")
-  state = checkpoints.restore(result["best_step"], built.state)
-  checkpoints.close()
-  if config.model.role == "student":
-    features = loop.load_teacher(loop.teacher_dir(config, stage_dir.parent), config, mesh).text_features
-  else:
-    features = steps.teacher_text_features(built.graphdef, state, mesh)
-  return StageModel(config, steps.make_predict_fn(built.graphdef, config, mesh, features), state, features)
+  stage = loop.load_stage(stage_dir, mesh)
+  predict_fn = steps.make_predict_fn(stage.graphdef, stage.config, mesh, stage.text_features)
+  return StageModel(stage.config, predict_fn, stage.state, stage.text_features)
 
 
 def load_predictor(path: str | Path) -> Predictor:

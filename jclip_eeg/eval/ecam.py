@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -50,7 +49,6 @@ from jclip_eeg.data.store import EpochStore
 from jclip_eeg.errors import ConfigError, DataError
 from jclip_eeg.models.clip import prediction_logits
 from jclip_eeg.train import loop, steps
-from jclip_eeg.train.checkpoint import Checkpoints
 
 _MONTAGES = ("colin27_1020", "standard_1020")
 _REPEAT_SUFFIX = re.compile(r"-\d+$")  # `distinct_names` marks repeated labels `L-0`, `L-1`
@@ -90,23 +88,12 @@ def load_stage(workdir: str | Path, role: str, mesh: jax.sharding.Mesh) -> Stage
   stage_dir = Path(workdir) / role
   if role not in loop.STAGES:
     raise ConfigError(f"stage {role!r}: expected one of {loop.STAGES}")
-  config_path = stage_dir / "config.json"
-  if not (stage_dir / "result.json").is_file() or not config_path.is_file():
+  if not (stage_dir / "result.json").is_file():
     raise ConfigError(f"{stage_dir}: no finished {role} stage (config.json and result.json expected); "
                       "train it with scripts/train.py")
-  config = ml_collections.ConfigDict(json.loads(config_path.read_text()))
-  if role == "teacher":
-    teacher = loop.load_teacher(stage_dir, config, mesh)
-    result, graphdef, state = teacher.result, teacher.graphdef, teacher.state
-  else:
-    teacher = loop.load_teacher(loop.teacher_dir(config, Path(workdir)), config, mesh)
-    result = json.loads((stage_dir / "result.json").read_text())
-    built = loop.build(config, result["total_steps"], mesh)
-    checkpoints = Checkpoints(stage_dir / "checkpoints")
-    state = checkpoints.restore(result["best_step"], built.state)
-    checkpoints.close()
-    graphdef = built.graphdef
-  return Stage(role, config, result, graphdef, state, teacher.text_features, loop.load_split(config.data))
+  stage = loop.load_stage(stage_dir, mesh)
+  return Stage(role, stage.config, stage.result, stage.graphdef, stage.state, stage.text_features,
+               loop.load_split(stage.config.data))
 
 
 def predict(stage: Stage, rows: np.ndarray, mesh: jax.sharding.Mesh) -> tuple[np.ndarray, np.ndarray]:

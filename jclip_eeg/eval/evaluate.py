@@ -34,7 +34,6 @@ import numpy as np
 from jclip_eeg.data.prepare import prepare_store
 from jclip_eeg.errors import ConfigError
 from jclip_eeg.train import loop, sharding, steps
-from jclip_eeg.train.checkpoint import Checkpoints
 
 SPLITS = ("test", "val", "all")
 
@@ -78,21 +77,10 @@ def load_stage(workdir: str | Path, role: str, mesh: jax.sharding.Mesh) -> Stage
   Raises:
     ConfigError: unknown role, or the stage (or a student's teacher) is not finished.
   """
-  workdir = Path(workdir)
-  stage_dir = workdir / role
-  config = load_stage_config(workdir, role)
-  if role == "teacher":
-    teacher = loop.load_teacher(stage_dir, config, mesh)
-    predict_fn = steps.make_predict_fn(teacher.graphdef, config, mesh, teacher.text_features)
-    return Stage(role, config, teacher.result, teacher.state, predict_fn)
-  result = loop.finished_result(stage_dir)
-  teacher = loop.load_teacher(loop.teacher_dir(config, workdir), config, mesh)
-  built = loop.build(config, result["total_steps"], mesh)
-  checkpoints = Checkpoints(stage_dir / "checkpoints")
-  state = checkpoints.restore(result["best_step"], built.state)
-  checkpoints.close()
-  predict_fn = steps.make_predict_fn(built.graphdef, config, mesh, teacher.text_features)
-  return Stage(role, config, result, state, predict_fn)
+  load_stage_config(workdir, role)  # a clear error for an unknown or untrained stage
+  stage = loop.load_stage(Path(workdir) / role, mesh)
+  predict_fn = steps.make_predict_fn(stage.graphdef, stage.config, mesh, stage.text_features)
+  return Stage(role, stage.config, stage.result, stage.state, predict_fn)
 
 
 def raw_cache_dir(workdir: str | Path, raw: str | Path, dataset: str) -> Path:

@@ -279,8 +279,13 @@ def build(config: ml_collections.ConfigDict, total_steps: int, mesh: jax.shardin
 
 
 @dataclasses.dataclass(frozen=True)
-class Teacher:
-  """A finished teacher: its stage result, its model at the best step, its frozen class-text features."""
+class FinishedStage:
+  """A finished stage at its best validation checkpoint.
+
+  `text_features` (n_classes, E) are the class-text features it predicts with:
+  a teacher's own, or for a student its teacher's frozen U_T.
+  """
+  config: ml_collections.ConfigDict
   result: dict[str, Any]
   graphdef: nnx.GraphDef
   state: steps.TrainState
@@ -301,7 +306,8 @@ def finished_result(teacher_stage: Path) -> dict[str, Any]:
   return json.loads(path.read_text())
 
 
-def load_teacher(directory: Path, student_config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh) -> Teacher:
+def load_teacher(directory: Path, student_config: ml_collections.ConfigDict,
+                 mesh: jax.sharding.Mesh) -> FinishedStage:
   """The best checkpoint of the finished teacher stage in `directory`.
 
   Raises:
@@ -314,11 +320,38 @@ def load_teacher(directory: Path, student_config: ml_collections.ConfigDict, mes
   if different:
     raise ConfigError(f"the teacher in {directory} was trained with other {', '.join(different)}; the student "
                       "must use the teacher's store and split (else test windows leak into training)")
+  graphdef, state = _restore_best(directory, config, result, mesh)
+  return FinishedStage(config, result, graphdef, state, steps.teacher_text_features(graphdef, state, mesh))
+
+
+def load_stage(stage_dir: Path, mesh: jax.sharding.Mesh) -> FinishedStage:
+  """The best checkpoint of the finished teacher or student stage in `stage_dir` (e.g. runs/demo/student).
+
+  Raises:
+    ConfigError: `stage_dir` holds no finished stage, or a student's teacher is not finished.
+  """
+  stage_dir = Path(stage_dir)
+  config_path, result_path = stage_dir / "config.json", stage_dir / "result.json"
+  if not (config_path.is_file() and result_path.is_file()):
+    raise ConfigError(f"{stage_dir}: no finished stage (config.json and result.json expected); "
+                      "train it with scripts/train.py")
+  config = ml_collections.ConfigDict(json.loads(config_path.read_text()))
+  if config.model.role == "teacher":
+    return load_teacher(stage_dir, config, mesh)
+  result = json.loads(result_path.read_text())
+  teacher = load_teacher(teacher_dir(config, stage_dir.parent), config, mesh)
+  graphdef, state = _restore_best(stage_dir, config, result, mesh)
+  return FinishedStage(config, result, graphdef, state, teacher.text_features)
+
+
+def _restore_best(stage_dir: Path, config: ml_collections.ConfigDict, result: dict[str, Any],
+                  mesh: jax.sharding.Mesh) -> tuple[nnx.GraphDef, steps.TrainState]:
+  """The stage's model (graph, state) at `result["best_step"]`."""
   built = build(config, result["total_steps"], mesh)
-  checkpoints = Checkpoints(directory / "checkpoints")
+  checkpoints = Checkpoints(stage_dir / "checkpoints")
   state = checkpoints.restore(result["best_step"], built.state)
   checkpoints.close()
-  return Teacher(result, built.graphdef, state, steps.teacher_text_features(built.graphdef, state, mesh))
+  return built.graphdef, state
 
 
 def _data_identity(config: ml_collections.ConfigDict) -> dict[str, Any]:
@@ -365,7 +398,7 @@ def evaluate(predict_fn: Callable, state: steps.TrainState, split: DataSplit, ro
 
 
 def _predictor(built: Built, config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh,
-               teacher: Teacher | None) -> Callable[[steps.TrainState], Callable]:
+               teacher: FinishedStage | None) -> Callable[[steps.TrainState], Callable]:
   """state -> predict function. The teacher's own class-text features are recomputed for each state,
   once per evaluation rather than once per batch."""
   if teacher is not None:
@@ -473,7 +506,7 @@ def _train(role: str, config: ml_collections.ConfigDict, state: steps.TrainState
 
 
 def run_stage(role: str, config: ml_collections.ConfigDict, stage_dir: Path, split: DataSplit,
-              mesh: jax.sharding.Mesh, load_teacher: Callable[[], Teacher] | None = None) -> dict[str, Any]:
+              mesh: jax.sharding.Mesh, load_teacher: Callable[[], FinishedStage] | None = None) -> dict[str, Any]:
   """Trains one stage (or resumes it) and returns its result; a finished stage is read back, not rerun.
 
   `load_teacher` (for a student) is only called when there is training to do.
