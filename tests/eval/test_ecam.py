@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -22,35 +21,17 @@ from jclip_eeg.train import loop, sharding
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "train"))
-from steps_helpers import fast_compile, write_tiny_bert  # noqa: E402
-
-_EEG = dict(n_filters=8, temporal_kernel=9, pool_size=16, pool_stride=8, d_model=8, n_heads=2, ffn_mult=2,
-            n_prompts=1, head_hidden=8, n_layers=1)
-
-
-def _demo_config() -> ml_collections.ConfigDict:
-  spec = importlib.util.spec_from_file_location("demo_config", REPO / "configs" / "demo.py")
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config()
+from steps_helpers import fast_compile  # noqa: E402
+from test_evaluate import toy_config  # noqa: E402
 
 
 def _toy_config(tmp: Path) -> ml_collections.ConfigDict:
-  """configs/demo.py shrunk: 4 patients x 2 one-minute recordings, toy models, a few epochs."""
-  config = _demo_config()
-  bert = write_tiny_bert(tmp / "tiny_bert")
+  """The evaluation tests' toy run, with 8 filters, a window-wise split and a few more epochs."""
+  config = toy_config(tmp, teacher_epochs=6, student_epochs=3)
   with config.unlocked():
-    config.data.update(dict(store=str(tmp / "store"), root=str(tmp / "raw")))
-    config.data.synthetic.update(dict(n_patients=4, duration_s=60, seizures_per_recording=(1, 1),
-                                      seizure_duration_s=(10, 14)))
-    config.data.split.update(dict(by="window", k=2))
+    config.data.split.by = "window"
     for model in (config.model, config.student.model):
-      model.embed_dim = 8
-      model.eeg.update(_EEG)
-      model.text.update(dict(checkpoint=str(bert), n_context=2))
-    config.student.model.teacher_embed_dim = 8
-    for train, epochs in ((config.train, 6), (config.student.train, 3)):
-      train.update(dict(epochs=epochs, batch_size=16, eval_batch_size=64, log_every_steps=2, progress=False))
+      model.eeg.n_filters = 8
   return config
 
 
