@@ -49,12 +49,10 @@ def export_program(stage_dir: str | Path) -> tuple[jax.export.Exported, dict[str
   stage = detection.load_stage(stage_dir)
   meta = detection.model_metadata(stage.config) | {"jax_version": jax.__version__}
 
-  # The pure function under the jit wrapper: calling the jitted one would pass every state leaf to it as
-  # an operand and bake all of them in, unused ones included (the teacher's frozen BERT: ~90 MB).
-  predict = stage.predict_fn.jitted.__wrapped__
-
+  # Traced unjitted: the jitted call would take every state leaf as an operand and bake all of them
+  # in, unused ones included (the teacher's frozen BERT: ~90 MB).
   def infer(x: jax.Array) -> jax.Array:
-    return predict(stage.state, x, stage.text_features)
+    return stage.predict_fn.unjitted(stage.state, x)
 
   batch, = jax.export.symbolic_shape("b")
   shape = jax.ShapeDtypeStruct((batch, len(meta["channel_names"]), meta["window_samples"]), jnp.float32)

@@ -83,6 +83,11 @@ class BoundStep:
     """`jax.jit(...).lower` for cost analysis (FLOPs)."""
     return self.jitted.lower(state, batch, *self.constants)
 
+  def unjitted(self, state: TrainState, batch: Any) -> Any:
+    """The same function outside its jit, for tracing into a larger program (jax.export): the
+    state's leaves it does not use (a teacher's frozen BERT) then stay out of that program."""
+    return self.jitted.__wrapped__(state, batch, *self.constants)
+
 
 def make_optimizer(config: ml_collections.ConfigDict, total_steps: int | None = None) -> optax.GradientTransformation:
   """AdamW from `config.optimizer` (fields: module docstring); optional clipping and warmup-cosine.
