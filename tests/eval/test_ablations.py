@@ -13,8 +13,7 @@ from jclip_eeg.train import loop
 from test_evaluate import fast_jax, load_config_file, toy_config  # noqa: F401  (fast_jax is a fixture)
 
 # The documented switches (jclip_eeg/eval/ablations.py) on configs/demo.py: n_prompts 2, text trainable "prompts".
-_TEXT_ABSENT = {"train.alpha": 0.0, "model.prediction": "head", "model.text.trainable": "none",
-                "model.text.prompt_mode": "none"}
+_TEXT_ABSENT = {"train.alpha": 0.0, "model.prediction": "head", "model.text.enabled": False}
 EXPECTED = {
     "eeg_lp": _TEXT_ABSENT,
     "text_wp": {"model.eeg.n_prompts": 0, "model.text.prompt_mode": "none", "model.text.trainable": "none"},
@@ -60,6 +59,11 @@ def test_runner_table(tmp_path_factory, fast_jax):  # noqa: F811
     result = json.loads((tmp / "ab" / row["name"] / "teacher" / "result.json").read_text())
     assert row["f1"] == result["test"]["f1_macro"] and row["specificity"] == result["test"]["specificity"]
     assert not (tmp / "ab" / row["name"] / "student").exists()
+  # Base-WP builds no text tower: its parameters are the EEG encoder's and the CLIP head's (E x K + K + log sigma).
+  embed, n_classes = base.model.embed_dim, len(base.data.class_names)
+  assert rows[0]["params"] == json.loads((tmp / "ab" / "base_wp" / "teacher" / "result.json").read_text())[
+      "params"]["eeg_encoder"] + embed * n_classes + n_classes + 1
+  assert rows[1]["params"] > rows[0]["params"] + 1000  # Base-LP has the (tiny) BERT
   with (tmp / "ab" / "ablation_table.csv").open() as f:
     table = list(csv.DictReader(f))
   assert [r["label"] for r in table] == ["Base-WP", "Base-LP"]

@@ -129,9 +129,25 @@ def test_prediction_logits_modes(teacher_outputs):
 def test_trainable_filter_freezes_the_text_tower(teacher_outputs, trainable):
   model, _ = teacher_outputs
   text_params = {"all": count_params(model.text), "prompts": 2 * 12 + 1 * 2 * 12, "none": 0}[trainable]
-  cfg = ml_collections.ConfigDict(dict(text=dict(trainable=trainable, prompt_mode="learnable")))
+  cfg = ml_collections.ConfigDict(dict(text=dict(enabled=True, trainable=trainable, prompt_mode="learnable")))
   outside_text = count_params(model) - count_params(model.text)
   assert count_params(model, trainable_filter(cfg)) == outside_text + text_params
+
+
+def test_teacher_without_text_tower_has_fixed_class_anchors():
+  config = config_lib.get_config("chbmit", "teacher")
+  with config.unlocked():
+    config.model.eeg.update(d_model=20, n_heads=2, n_layers=1, head_hidden=16, n_filters=4)
+    config.model.embed_dim = 6
+    config.model.text.update(enabled=False, trainable="prompts", prompt_mode="none")  # text fields then unused
+  model = build_model(config, rngs=nnx.Rngs(0))
+  assert model.text is None and not hasattr(model, "text_proj")
+  np.testing.assert_array_equal(np.asarray(model.encode_text()), np.eye(2, 6))
+  assert count_params(model) == count_params(model.eeg) + 6 * 2 + 2 + 1  # + classifier and log sigma
+  assert count_params(model, trainable_filter(config.model)) == count_params(model)
+  config.model.embed_dim = 1
+  with pytest.raises(ConfigError, match="smaller than the 2 classes"):
+    build_model(config, rngs=nnx.Rngs(0))
 
 
 def test_build_student_from_config():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import os
@@ -69,16 +70,21 @@ def test_model_info_cli_teacher_json_with_minilm():
   assert info["flops"]["text_sentences"] == 5
 
 
+@functools.cache
 def _model_info_module():
+  """scripts/model_info.py as a module (loaded once: it defines absl flags)."""
   spec = importlib.util.spec_from_file_location("model_info", SCRIPT)
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   return module
 
 
-def test_model_info_student_has_no_text_tower_and_per_sample_flops():
-  config = config_lib.get_config("aubmc", "student")
+@pytest.mark.parametrize("role", ["student", "teacher"])
+def test_model_info_without_text_tower_and_per_sample_flops(role):
+  """A student, and a teacher with config.model.text.enabled=False (the EEG-only ablations)."""
+  config = config_lib.get_config("aubmc", role)
   config.model.eeg.update(TINY_EEG)
+  config.model.text.enabled = False
   model_info = _model_info_module().model_info
   at2, at4 = model_info(config, batch=2), model_info(config, batch=4)
   assert at2["params"]["text_encoder"] is None and at2["flops"]["text_tower_per_step"] is None
