@@ -8,8 +8,9 @@
 --checkpoint is a finished stage directory (W/student, W/teacher) or an artefact
 of scripts/export.py. The recording is preprocessed exactly as in training,
 streamed in blocks (jclip_eeg/eval/detection.py). --annotations (a CHB-MIT
-summary, a TUSZ .csv/.csv_bi/.tse/.tse_bi, or a reference events.tsv) adds
-SzCORE event- and sample-level scores, printed and written to <out>.json.
+summary, a TUSZ .csv/.csv_bi/.tse/.tse_bi, one expert's Helsinki
+annotations_2017_X.csv for eegN.edf, or a reference events.tsv) adds SzCORE
+event- and sample-level scores, printed and written to <out>.json.
 Errors in the input print one line and exit with status 2.
 """
 
@@ -22,6 +23,7 @@ from pathlib import Path
 
 from jclip_eeg import cli
 from jclip_eeg.data.annotations import parse_chbmit_summary, parse_tse, parse_tusz_csv
+from jclip_eeg.data.datasets import neonatal
 from jclip_eeg.errors import DataError
 from jclip_eeg.eval import detection, events
 
@@ -33,6 +35,8 @@ def reference_intervals(path: Path, edf_path: Path) -> list[tuple[float, float]]
     if edf_path.name not in listed:
       raise DataError(f"{path}: does not list {edf_path.name}")
     found = listed[edf_path.name]
+  elif path.name.startswith("annotations_2017_") and path.suffix == ".csv":
+    found = neonatal.baby_events(path, edf_path)
   elif path.suffix in (".csv", ".csv_bi"):
     found = parse_tusz_csv(path).events
   elif path.suffix in (".tse", ".tse_bi"):
@@ -41,7 +45,7 @@ def reference_intervals(path: Path, edf_path: Path) -> list[tuple[float, float]]
     return [(e.onset, e.end) for e in events.read_tsv(path)[0]]
   else:
     raise DataError(f"{path}: unknown annotation format; expected chbNN-summary.txt, .csv, .csv_bi, .tse, "
-                    ".tse_bi or an events.tsv")
+                    ".tse_bi, annotations_2017_X.csv or an events.tsv")
   return [(e.start_s, e.end_s) for e in found if e.label not in ("bckg", "background", "normal")]
 
 

@@ -6,6 +6,7 @@ recordings) needs a model that learned: it is checked in test_learned_run.py.
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -106,3 +107,29 @@ def test_detect_runs_end_to_end_and_writes_scores(recording, tmp_path):
   path = tmp_path / "events.tsv"
   events.write_tsv(path, got.events, got.duration_s, got.date_time)
   assert events.read_tsv(path)[1] == 150.0
+
+
+def _detect_script():
+  spec = importlib.util.spec_from_file_location("detect_script", REPO / "scripts" / "detect.py")
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+def test_detect_reads_each_datasets_own_annotation_file(fixtures_dir):
+  """--annotations with the real CHB-MIT, TUSZ and Helsinki files: the recording's seizures, in seconds."""
+  reference = _detect_script().reference_intervals
+  chbmit_summary = fixtures_dir / "chbmit" / "chb01-summary.txt"
+  assert reference(chbmit_summary, Path("chb01_03.edf")) == [(2996.0, 3036.0)]
+  assert reference(fixtures_dir / "tusz" / "aaaaaool_s004_t001.csv_bi", Path("x.edf")) == [(733.9656, 818.0202)]
+  assert reference(fixtures_dir / "tusz" / "aaaaahln_s001_t000.csv_bi", Path("x.edf")) == []  # background only
+  helsinki = fixtures_dir / "neonatal" / "annotations_2017_B.csv"
+  baby1 = reference(helsinki, Path("/data/eeg1.edf"))
+  column = np.genfromtxt(helsinki, delimiter=",", skip_header=1)[:, 0]  # baby 1, one row per second
+  assert baby1[0] == (32.0, 49.0) and sum(b - a for a, b in baby1) == np.nansum(column)
+  with pytest.raises(DataError, match="no column for baby 80"):
+    reference(helsinki, Path("eeg80.edf"))
+  with pytest.raises(DataError, match="named eegN.edf"):
+    reference(helsinki, Path("chb01_03.edf"))
+  with pytest.raises(DataError, match="does not list chb01_99.edf"):
+    reference(chbmit_summary, Path("chb01_99.edf"))

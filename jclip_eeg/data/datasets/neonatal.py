@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jclip_eeg.data.annotations import (CONSENSUS_RULES, Annotation, consensus, parse_neonatal,
+from jclip_eeg.data.annotations import (CONSENSUS_RULES, Annotation, Event, consensus, parse_neonatal,
                                         runs_to_events)
 from jclip_eeg.data.channels import TEN_TWENTY, normalise_referential
 from jclip_eeg.data.datasets import Montage, describe, edf_recordings, require_dir
@@ -37,6 +37,19 @@ _EXPECTED = ("eeg1.edf ... eeg79.edf with annotations_2017_A.csv, _B.csv, _C.csv
 
 def _annotation_file(expert: str) -> str:
   return f"annotations_2017_{expert}.csv"
+
+
+def baby_events(annotation_csv: str | os.PathLike, edf_path: str | os.PathLike) -> tuple[Event, ...]:
+  """Seizure events of recording `edf_path` (eegN.edf is baby N) in one expert's annotations_2017_X.csv."""
+  edf_name = Path(edf_path).name
+  match = _EDF.fullmatch(edf_name)
+  if match is None:
+    raise DataError(f"{edf_path}: expected a Helsinki recording named eegN.edf (N = the baby id, a column of "
+                    f"{annotation_csv})")
+  masks = parse_neonatal(annotation_csv)
+  if match.group(1) not in masks:
+    raise DataError(f"{annotation_csv}: no column for baby {match.group(1)} ({edf_name})")
+  return runs_to_events(masks[match.group(1)], CLASS_NAMES[1])
 
 
 @dataclasses.dataclass(frozen=True)
