@@ -93,6 +93,27 @@ def test_eval_is_deterministic_and_train_is_stochastic():
   np.testing.assert_array_equal(_forward(model, x), _forward(model, x))
 
 
+def test_stem_linear_part_equals_the_two_convs_with_their_gradients():
+  """One conv with the composed kernel == the temporal conv, then the spatial conv, as nnx layers."""
+  stem = _tiny(n_filters=6).stem
+
+  def two_convs(stem, x):  # (B, C, T) -> (B, T', F)
+    return stem.spatial(stem.temporal(x[..., None]))[:, 0]
+
+  def composed(stem, x):
+    return stem.linear_part(x)
+
+  x = jnp.asarray(_eeg(3, 23, 256))
+  assert composed(stem, x).shape == two_convs(stem, x).shape == (3, 256 - 24, 6)
+  np.testing.assert_allclose(composed(stem, x), two_convs(stem, x), rtol=1e-5, atol=1e-5)
+  target = jnp.asarray(np.random.default_rng(1).normal(size=(3, 232, 6)), jnp.float32)
+  grads = [nnx.grad(lambda stem, f=f: jnp.sum(f(stem, x) * target))(stem) for f in (composed, two_convs)]
+  for part in ("temporal", "spatial"):
+    for name in ("kernel", "bias"):
+      got, want = (np.asarray(getattr(getattr(g, part), name)[...]) for g in grads)
+      np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
+
+
 def test_train_mode_updates_batch_norm_statistics():
   stem = _tiny().stem
   mean_before = np.asarray(stem.norm.mean[...])
