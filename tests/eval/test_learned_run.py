@@ -2,7 +2,7 @@
 
 The run is configs/demo.py at reduced data (4 synthetic patients x 2 five-minute
 recordings, patient-wise split) with the demo's EEG encoders and the tiny test
-BERT; it trains in ~60-70 s on 2 CPU cores and reaches a test macro F1 of
+BERT; it trains in under a minute on 2 CPU cores and reaches a test macro F1 of
 0.95-0.97 on held-out patients (4 data / training seeds measured, 2026-11-21). On it:
   * ECAM puts the channels where the synthetic seizures were injected first;
   * continuous detection on unseen synthetic recordings meets the issue's bar
