@@ -46,10 +46,10 @@ def baby_events(annotation_csv: str | os.PathLike, edf_path: str | os.PathLike) 
   if match is None:
     raise DataError(f"{edf_path}: expected a Helsinki recording named eegN.edf (N = the baby id, a column of "
                     f"{annotation_csv})")
-  masks = parse_neonatal(annotation_csv)
-  if match.group(1) not in masks:
-    raise DataError(f"{annotation_csv}: no column for baby {match.group(1)} ({edf_name})")
-  return runs_to_events(masks[match.group(1)], CLASS_NAMES[1])
+  baby, masks = match.group(1), parse_neonatal(annotation_csv)
+  if baby not in masks:
+    raise DataError(f"{annotation_csv}: no column for baby {baby} ({edf_name})")
+  return runs_to_events(masks[baby], CLASS_NAMES[1])
 
 
 @dataclasses.dataclass(frozen=True)
