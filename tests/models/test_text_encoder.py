@@ -249,6 +249,28 @@ def test_random_checkpoint_uses_arch_and_minilm_tokenizer():
   assert _size(nnx.state(encoder, nnx.Param)) == 109_482_240 - 768 * 768 - 768
 
 
+def test_random_checkpoint_takes_a_tokenizer_folder_without_the_minilm_package(tmp_path, monkeypatch):
+  """The GPU host has no MiniLM package: a copied tokenizer folder gives the same token ids."""
+  bert_weights.copy_tokenizer(bert_weights.minilm_dir(), tmp_path)
+  reference = _abstract(ARCHS["bert-base"]).tokenize(["seizure", "non-seizure"])
+  monkeypatch.setattr(bert_weights, "minilm_dir", lambda: None)
+  with pytest.raises(ConfigError, match="set config.model.text.tokenizer"):
+    build_text_encoder(_cfg(checkpoint="random"), rngs=nnx.Rngs(0))
+  encoder = nnx.eval_shape(lambda: build_text_encoder(_cfg(checkpoint="random", tokenizer=str(tmp_path)),
+                                                      rngs=nnx.Rngs(0)))
+  assert encoder.tokenizer_dir == str(tmp_path)
+  got = encoder.tokenize(["seizure", "non-seizure"])
+  for key in reference:
+    np.testing.assert_array_equal(got[key], reference[key])
+  with pytest.raises(ConfigError, match="not a HF tokenizer folder"):
+    build_text_encoder(_cfg(checkpoint="random", tokenizer=str(tmp_path / "missing")), rngs=nnx.Rngs(0))
+
+
+def test_tokenizer_with_a_pretrained_checkpoint_is_an_error():
+  with pytest.raises(ConfigError, match="tokenizer=.* is for checkpoint='random'"):
+    build_text_encoder(_cfg(tokenizer=_tokenizer_dir()), rngs=nnx.Rngs(0))
+
+
 def test_minilm_build_loads_the_checkpoint():
   encoder = build_text_encoder(_cfg(), rngs=nnx.Rngs(0))
   tensors = bert_weights.read_safetensors(bert_weights.minilm_dir() / bert_weights.SAFETENSORS)

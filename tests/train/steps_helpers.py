@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 from pathlib import Path
 
 import jax
@@ -21,7 +20,7 @@ from flax import nnx
 from jclip_eeg import config_lib
 from jclip_eeg.models import build_model
 from jclip_eeg.models.bert import BertConfig, BertModel
-from jclip_eeg.models.bert_weights import minilm_dir, save_flax_msgpack
+from jclip_eeg.models.bert_weights import copy_tokenizer, minilm_dir, save_flax_msgpack
 
 N_CHANNELS, N_TIMES, BATCH = 4, 64, 8
 HERE = Path(__file__).resolve().parent
@@ -61,7 +60,6 @@ def assert_trees_close(got: dict[str, np.ndarray], want: dict[str, np.ndarray], 
   assert np.sqrt(error) <= rtol * np.sqrt(norm), (np.sqrt(error), np.sqrt(norm))
 
 
-_TOKENIZER_FILES = ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
 _TINY_BERT = dict(model_type="bert", vocab_size=30522, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
                   intermediate_size=32, hidden_act="gelu", max_position_embeddings=32, type_vocab_size=2,
                   layer_norm_eps=1e-12)
@@ -73,9 +71,7 @@ def write_tiny_bert(folder: Path) -> Path:
   (folder / "config.json").write_text(json.dumps(_TINY_BERT))
   bert = BertModel(BertConfig.from_dict(_TINY_BERT), add_pooler=False, rngs=nnx.Rngs(7))
   save_flax_msgpack(bert, folder / "flax_model.msgpack")
-  for name in _TOKENIZER_FILES:
-    shutil.copy(minilm_dir() / name, folder / name)
-  return folder
+  return copy_tokenizer(minilm_dir(), folder)
 
 
 def tiny_config(role: str, bert_dir: Path, *, trainable: str = "prompts",
