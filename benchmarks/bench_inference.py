@@ -28,7 +28,8 @@ import jax
 import numpy as np
 
 import _env
-from bench_train import device_name, make_config, markdown_header, on_gpu, write_report
+import _workload
+from bench_train import device_name, markdown_header, on_gpu, report_path, write_report
 from jclip_eeg.train import checkpoint, loop, sharding, steps
 
 TARGET_RATIO = 1.7
@@ -89,7 +90,8 @@ def bench_model(built: loop.Built, config, mesh, features: jax.Array, args) -> d
 
 def run(args) -> dict:
   mesh = sharding.make_mesh()
-  teacher_config, student_config = make_config("teacher", 32), make_config("student", 32)
+  configs = _workload.model_configs(args)
+  teacher_config, student_config = configs["teacher"], configs["student"]
   teacher = loop.build(teacher_config, 1000, mesh)
   features = steps.teacher_text_features(teacher.graphdef, teacher.state, mesh)
   results = {"teacher": bench_model(teacher, teacher_config, mesh, features, args)}
@@ -123,6 +125,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
   parser.add_argument("--throughput-calls", type=int, default=20)
   parser.add_argument("--warmup", type=int, default=3)
   parser.add_argument("--out", type=Path, default=None)
+  _workload.add_model_flags(parser)
   args = parser.parse_args(argv)
   if args.quick:
     args.large_batch, args.latency_calls, args.throughput_calls = args.large_batch or 256, 20, 5
@@ -136,9 +139,9 @@ def main(argv: list[str]) -> None:
   report = run(args)
   report = dict(benchmark="inference", environment=_env.environment(
       jax, np, device=device_name(), load_average_1min_at_start=load_start),
-      settings=dict(large_batch=args.large_batch, dtype="bfloat16 compute" if on_gpu() else "float32",
+      settings=dict(model=args.model, large_batch=args.large_batch, dtype=_workload.compute_dtype(args.dtype),
                     quick=args.quick), **report)
-  write_report(report, "inference", args.quick, args.out, markdown)
+  write_report(report, report_path("inference", args.quick, args.out), markdown)
 
 
 if __name__ == "__main__":

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import importlib.util
 import json
 import os
 import statistics
@@ -48,11 +47,11 @@ from pathlib import Path
 from typing import Any
 
 import _env
+from _workload import ROLES, add_model_flags, model_configs, model_flags, random_batch, with_batch
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 _DEFAULT_OUT = HERE / "results" / "scaling.json"
-ROLES = ("teacher", "student")
 # float32 sums in another order (per-device partial sums, then an all-reduce) move the loss by ~1e-7.
 LOSS_RTOL = 1e-5
 
@@ -125,47 +124,7 @@ def losses_agree(losses: dict[int, float], rtol: float = LOSS_RTOL) -> dict[str,
   return dict(reference=ref, max_relative_difference=worst, rtol=rtol, identical=bool(worst <= rtol))
 
 
-# ============================================================================= configs (JAX from here on)
-
-
-def model_configs(preset: str, text_checkpoint: str | None = None) -> dict[str, Any]:
-  """{role: locked ConfigDict} for "demo" (configs/demo.py) or "paper" (CHB-MIT shape, bert-base random text)."""
-  from jclip_eeg import config_lib
-  from jclip_eeg.train import loop
-  if preset == "demo":
-    spec = importlib.util.spec_from_file_location("demo_config", REPO / "configs" / "demo.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    configs = dict(loop.stage_configs(module.get_config()))
-  elif preset == "paper":
-    configs = {role: config_lib.get_config("chbmit", role) for role in ROLES}
-    for config in configs.values():
-      with config.unlocked():
-        config.model.text.checkpoint = "random"  # the bert-base-uncased shape, random weights
-  else:
-    raise ValueError(f"--model must be 'demo' or 'paper', got {preset!r}")
-  if text_checkpoint:
-    for config in configs.values():
-      with config.unlocked():
-        config.model.text.checkpoint = text_checkpoint
-  return configs
-
-
-def with_batch(config: Any, batch_size: int) -> Any:
-  config = config.copy_and_resolve_references()
-  with config.unlocked():
-    config.train.batch_size = batch_size
-  return config
-
-
-def random_batch(config: Any, batch_size: int, seed: int = 0) -> dict[str, Any]:
-  """x (B, C, T) float32 standard normal, y (B,) int32 cycling over the classes; fixed by `seed`."""
-  import numpy as np
-  rng = np.random.default_rng(seed)
-  data = config.data
-  x = rng.standard_normal((batch_size, data.n_channels, data.n_times), dtype=np.float32)
-  y = (np.arange(batch_size) % len(data.class_names)).astype(np.int32)
-  return dict(x=x, y=y, valid=np.ones(batch_size, bool))
+# ============================================================================= measured part (worker side)
 
 
 def make_step(configs: dict[str, Any], role: str, mesh: Any) -> tuple[Any, Any]:
@@ -179,9 +138,6 @@ def make_step(configs: dict[str, Any], role: str, mesh: Any) -> tuple[Any, Any]:
   step = steps.make_student_step(built.graphdef, built.tx, configs[role], mesh, teacher.graphdef, teacher.state,
                                  features)
   return built, step
-
-
-# ============================================================================= measured part (worker side)
 
 
 def time_steps(configs: dict[str, Any], role: str, n_devices: int, batch_size: int, *, warmup: int,
@@ -209,7 +165,7 @@ def time_steps(configs: dict[str, Any], role: str, n_devices: int, batch_size: i
 def worker(args: argparse.Namespace) -> None:
   """Measures every (role, batch) in args for each of args.worker device counts; writes JSON to args.worker_out."""
   import jax
-  configs = model_configs(args.model, args.text_checkpoint)
+  configs = model_configs(args)
   rows = []
   for n in args.worker:
     if n > jax.device_count():
@@ -228,7 +184,7 @@ def estimate_worker(args: argparse.Namespace) -> None:
   """Trainable parameters and per-GPU step FLOPs of the paper-shaped models; writes JSON to args.worker_out."""
   import jax
   from jclip_eeg.train import sharding
-  configs = model_configs("paper", args.text_checkpoint)
+  configs = model_configs(argparse.Namespace(**{**vars(args), "model": "paper"}))
   mesh = sharding.make_mesh(jax.devices()[:1])
   rows = []
   for role in ROLES:
@@ -283,9 +239,8 @@ def loss_checks(rows: list[dict[str, Any]]) -> dict[str, Any]:
 def measure(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str, Any]]:
   rows, device = [], {}
   for n in args.devices:
-    flags = ["--worker", str(n), "--model", args.model, "--roles", *args.roles, "--batch", str(args.batch),
-             "--per-device-batch", str(args.per_device_batch), "--warmup", str(args.warmup),
-             "--steps", str(args.steps), *(["--text-checkpoint", args.text_checkpoint] if args.text_checkpoint else [])]
+    flags = ["--worker", str(n), *model_flags(args), "--roles", *args.roles, "--batch", str(args.batch),
+             "--per-device-batch", str(args.per_device_batch), "--warmup", str(args.warmup), "--steps", str(args.steps)]
     result = run_worker(flags, n, args.timeout)
     device = {k: result[k] for k in ("platform", "device_kind", "simulated")}
     for row in result["rows"]:
@@ -296,8 +251,7 @@ def measure(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str, A
 
 
 def estimate(args: argparse.Namespace) -> dict[str, Any]:
-  models = run_worker(["--estimate", "--estimate-batches", *map(str, args.estimate_batches),
-                       *(["--text-checkpoint", args.text_checkpoint] if args.text_checkpoint else [])],
+  models = run_worker(["--estimate", "--estimate-batches", *map(str, args.estimate_batches), *model_flags(args)],
                       1, args.timeout)
   rows = [dict(role=m["role"], trainable_params=m["trainable_params"], per_gpu_batch=int(batch),
                step_gflops=flops / 1e9, **allreduce_estimate(m["trainable_params"], flops, link))
@@ -308,7 +262,8 @@ def estimate(args: argparse.Namespace) -> dict[str, Any]:
       interconnects=[dataclasses.asdict(link) for link in INTERCONNECTS],
       achieved_flops_per_gpu=PEAK_FLOPS * ASSUMED_MFU,
       achieved_flops_basis=f"H100 SXM dense bf16 peak {PEAK_FLOPS / 1e12:.0f} TFLOP/s x assumed MFU {ASSUMED_MFU}",
-      step_flops="XLA cost analysis (jit(...).lower(...).cost_analysis()['flops']) of the float32 step on CPU",
+      step_flops="XLA cost analysis (jit(...).lower(...).cost_analysis()['flops']) of the one-device step "
+                 "in the compute dtype of --dtype",
       overlap=f"hidden if all-reduce <= backward ~ {BACKWARD_FRACTION:.2f} of the step compute",
       models="paper CHB-MIT shape (23 x 256): teacher 8-layer Conformer + bert-base text tower, all trainable; "
              "student 4-layer Conformer (no text tower)")
@@ -366,9 +321,7 @@ def markdown(result: dict[str, Any]) -> str:
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-  parser.add_argument("--model", choices=("demo", "paper"), default="demo",
-                      help="demo: configs/demo.py models (CPU-sized); paper: CHB-MIT shape with bert-base text")
-  parser.add_argument("--text-checkpoint", help="override config.model.text.checkpoint (e.g. a local BERT folder)")
+  add_model_flags(parser, default_preset="demo")
   parser.add_argument("--roles", nargs="+", choices=ROLES, default=list(ROLES))
   parser.add_argument("--devices", type=int, nargs="+", default=[1, 2, 4, 8])
   parser.add_argument("--batch", type=int, default=64, help="global batch for strong scaling (0 = skip)")

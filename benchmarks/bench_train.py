@@ -7,12 +7,16 @@ BERT-base with random weights (`checkpoint="random"`, every parameter
 trained), the student distils from a frozen teacher. Both frameworks start
 from the same weights (the JAX model's, copied by
 `torch_reference.load_nnx_state`) and run AdamW on the same parameters.
-float32 on CPU, bfloat16 compute on GPU (JAX `compute_dtype`, torch autocast).
-Each timed step ends with `block_until_ready` / `torch.cuda.synchronize`;
-warm-up steps (compilation) are excluded. Loader windows/s from
-`bench_loader` are reported beside, for the same batch sizes.
+float32 on CPU, bfloat16 compute on GPU (JAX `compute_dtype`, torch autocast;
+`--dtype` forces either). Each timed step ends with `block_until_ready` /
+`torch.cuda.synchronize`; warm-up steps (compilation) are excluded. Loader
+windows/s from `bench_loader` are reported beside, for the same batch sizes.
+MFU: XLA's FLOP count of the step over the median step time and the device's
+dense bf16 peak (`PEAK_TFLOPS`, or `--peak-tflops`).
 
-Writes benchmarks/results/train_<device>.json and .md.
+Writes benchmarks/results/train_<device>.json and .md, rewritten after each
+(role, batch size) with "complete": false until the last one is in, so a run
+cut short keeps what it measured and says so.
 """
 
 from __future__ import annotations
@@ -24,18 +28,21 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import jax
+# Both frameworks share one GPU: JAX must not reserve 75 % of its memory up front.
+os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+
+import jax  # noqa: E402  pylint: disable=wrong-import-position
 import numpy as np
 import torch
 from flax import nnx
 
 import _env
+import _workload
 import bench_loader
 import torch_reference as tr
-from jclip_eeg import config_lib
 from jclip_eeg.train import loop, sharding, steps
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -52,36 +59,29 @@ def device_name() -> str:
   return jax.devices()[0].device_kind if on_gpu() else "cpu"
 
 
-def write_report(report: dict, name: str, quick: bool, out: Path | None, to_markdown: Callable[[dict], str]) -> None:
-  """`report` as JSON (default results/<name>_<device>[_quick].json) and markdown beside it; prints the latter."""
+def report_path(name: str, quick: bool, out: Path | None) -> Path:
+  """`out`, or results/<name>_<device>[_quick].json."""
   device = device_name().replace(" ", "_").lower()
-  out = out or RESULTS / f"{name}_{device}{'_quick' if quick else ''}.json"
-  out.parent.mkdir(parents=True, exist_ok=True)
-  out.write_text(json.dumps(report, indent=1))
-  out.with_suffix(".md").write_text(to_markdown(report))
-  print(to_markdown(report))
+  return out or RESULTS / f"{name}_{device}{'_quick' if quick else ''}.json"
 
 
-def peak_tflops() -> float | None:
+def write_report(report: dict, path: Path, to_markdown: Callable[[dict], str], *, echo: bool = True) -> None:
+  """`report` as JSON at `path` and markdown beside it, each replaced atomically; prints the markdown."""
+  path.parent.mkdir(parents=True, exist_ok=True)
+  for target, text in ((path, json.dumps(report, indent=1)), (path.with_suffix(".md"), to_markdown(report))):
+    partial = target.with_name(target.name + ".partial")
+    partial.write_text(text)
+    partial.replace(target)
+  if echo:
+    print(to_markdown(report))
+
+
+def peak_tflops(override: float | None) -> float | None:
+  """`override`, or the dense bf16 peak of the first device from PEAK_TFLOPS (None: unknown, e.g. CPU)."""
+  if override:
+    return override
   kind = jax.devices()[0].device_kind
   return next((v for k, v in PEAK_TFLOPS.items() if k in kind), None)
-
-
-def make_config(role: str, batch_size: int):
-  """The paper-sized CHB-MIT config of `role` with a random BERT-base text tower."""
-  config = config_lib.get_config("chbmit", role)
-  with config.unlocked():
-    config.model.text.update(dict(checkpoint="random", arch="bert-base"))
-    config.model.compute_dtype = "bfloat16" if on_gpu() else "float32"
-    config.train.batch_size = batch_size
-  return config
-
-
-def random_batch(config, seed: int = 0) -> dict[str, np.ndarray]:
-  """x (B, C, T) standard normal float32, y (B,) alternating classes."""
-  data, b = config.data, config.train.batch_size
-  x = np.random.default_rng(seed).standard_normal((b, data.n_channels, data.n_times), dtype=np.float32)
-  return dict(x=x, y=(np.arange(b) % len(data.class_names)).astype(np.int32))
 
 
 def time_steps(step: Callable[[], None], warmup: int, n: int) -> list[float]:
@@ -105,8 +105,9 @@ def summarize(times: list[float], batch_size: int) -> dict[str, float]:
 class JaxRun:
   """One role's jitted train step on a fixed batch; keeps the model for the torch twin."""
 
-  def __init__(self, role: str, batch_size: int, teacher: JaxRun | None = None):
-    self.config = make_config(role, batch_size)
+  def __init__(self, config, teacher: JaxRun | None = None):
+    self.config = config
+    role = config.model.role
     self.mesh = sharding.make_mesh()
     built = loop.build(self.config, 1000, self.mesh)
     self.built = built
@@ -118,17 +119,25 @@ class JaxRun:
       features = steps.teacher_text_features(teacher.built.graphdef, teacher.state, self.mesh)
       self.step_fn = steps.make_student_step(built.graphdef, built.tx, self.config, self.mesh,
                                              teacher.built.graphdef, teacher.state, features)
-    self.batch = sharding.shard_batch(random_batch(self.config), self.mesh)
+    self.batch = sharding.shard_batch(_workload.random_batch(config, config.train.batch_size), self.mesh)
     self.state = built.state
 
-  def flops(self) -> float | None:
-    """XLA's FLOP count of one compiled step (forward, backward, optimiser)."""
-    cost = self.step_fn.lower(self.state, self.batch).compile().cost_analysis()
+  def compile(self) -> dict[str, float | None]:
+    """Compiles the step once, ahead of time; XLA's FLOPs and memory plan (bytes) of one step.
+
+    The memory plan is arguments + outputs - donated (aliased) + temporaries:
+    what the step needs on the device, read off the executable.
+    """
+    self.compiled = self.step_fn.lower(self.state, self.batch).compile()
+    cost = self.compiled.cost_analysis()
     cost = cost[0] if isinstance(cost, list) else cost
-    return float(cost["flops"]) if cost and "flops" in cost else None
+    memory = self.compiled.memory_analysis()
+    return dict(flops=float(cost["flops"]) if cost and "flops" in cost else None,
+                bytes=memory.argument_size_in_bytes + memory.output_size_in_bytes - memory.alias_size_in_bytes
+                + memory.temp_size_in_bytes if memory else None)
 
   def step(self) -> None:
-    self.state, metrics = self.step_fn(self.state, self.batch)
+    self.state, metrics = self.compiled(self.state, self.batch, *self.step_fn.constants)
     jax.block_until_ready(metrics)
 
 
@@ -153,7 +162,7 @@ class TorchRun:
     self.optimizer = torch.optim.AdamW([p for p in self.model.parameters() if p.requires_grad],
                                        lr=opt.learning_rate, betas=(opt.b1, opt.b2), eps=opt.eps,
                                        weight_decay=opt.weight_decay)
-    batch = random_batch(config)
+    batch = _workload.random_batch(config, config.train.batch_size)
     self.x = torch.from_numpy(batch["x"]).to(device)
     self.y = torch.from_numpy(batch["y"]).long().to(device)
     self.device = device
@@ -165,10 +174,11 @@ class TorchRun:
     # Plain Python values: torch.compile guards on ConfigDict attribute reads would not hold.
     self.alpha, self.mode = float(config.train.alpha), str(config.model.prediction)
     self.temperature = float(config.train.get("temperature", 1.0))
+    self.bfloat16 = config.model.compute_dtype == "bfloat16"
     self.loss_fn = torch.compile(self.loss) if compile_ else self.loss
 
   def loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
+    with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bfloat16):
       if self.teacher is None:
         return tr.teacher_loss(self.model(x), y, self.alpha)
       with torch.no_grad():
@@ -184,14 +194,8 @@ class TorchRun:
       torch.cuda.synchronize()
 
 
-def jax_peak_bytes() -> int | None:
-  """The device's peak bytes in use so far in this process (None where the backend has no stats, e.g. CPU)."""
-  stats = jax.devices()[0].memory_stats()
-  return stats.get("peak_bytes_in_use") if stats else None
-
-
 def torch_peak_bytes(device: torch.device) -> int | None:
-  """Peak CUDA bytes since the last call (None on CPU)."""
+  """Peak CUDA bytes allocated by torch since the last call (None on CPU)."""
   if device.type != "cuda":
     return None
   peak = torch.cuda.max_memory_allocated()
@@ -218,27 +222,23 @@ def bench_framework(name: str, step: Callable[[], None], args, batch_size: int) 
   return row
 
 
-def build_teacher(batch_size: int, device: torch.device) -> tuple[JaxRun, TorchRun]:
-  run = JaxRun("teacher", batch_size)
-  return run, TorchRun(run, device)
-
-
 def bench_role(run: JaxRun, torch_run: TorchRun, args, device: torch.device) -> dict:
   """Rows for JAX, torch eager and (optionally) torch.compile for one role and batch size."""
   role, batch_size = run.config.model.role, run.config.train.batch_size
   print(f"{role} batch {batch_size}", flush=True)
-  flops = run.flops()
+  xla = run.compile()
+  flops = xla["flops"]
   rows = [bench_framework("jax", run.step, args, batch_size)]
-  rows[0]["peak_bytes"] = jax_peak_bytes()
+  rows[0]["memory_bytes"] = xla["bytes"]
   rows.append(bench_framework("torch_eager", torch_run.step, args, batch_size))
-  rows[1]["peak_bytes"] = torch_peak_bytes(device)
+  rows[1]["memory_bytes"] = torch_peak_bytes(device)
   if args.compile:
     rows.append(bench_compiled(run, device, torch_run.teacher, args, batch_size))
-  peak = peak_tflops()
+  peak = peak_tflops(args.peak_tflops)
   for row in rows:
     if flops and peak and row.get("median_s"):
       row["mfu"] = flops / row["median_s"] / (peak * 1e12)
-  result = dict(role=role, batch_size=batch_size, xla_flops_per_step=flops, rows=rows,
+  result = dict(role=role, batch_size=batch_size, xla_flops_per_step=flops, peak_tflops=peak, rows=rows,
                 jax_over_torch_eager=rows[0]["samples_per_s"] / rows[1]["samples_per_s"],
                 loader_windows_per_s=loader_rate(batch_size, run.config.data.n_channels, run.config.data.n_times))
   if args.compile and rows[2].get("samples_per_s"):
@@ -246,14 +246,15 @@ def bench_role(run: JaxRun, torch_run: TorchRun, args, device: torch.device) -> 
   return result
 
 
-def bench_batch_size(batch_size: int, args, device: torch.device) -> list[dict]:
-  """The teacher (always built: the student distils from it), then the student, at one batch size."""
-  teacher, torch_teacher = build_teacher(batch_size, device)
-  results = [bench_role(teacher, torch_teacher, args, device)] if "teacher" in args.roles else []
+def bench_batch_size(configs: dict, batch_size: int, args, device: torch.device) -> Iterator[dict]:
+  """The teacher's result (the teacher is always built: the student distils from it), then the student's."""
+  teacher = JaxRun(_workload.with_batch(configs["teacher"], batch_size))
+  torch_teacher = TorchRun(teacher, device)
+  if "teacher" in args.roles:
+    yield bench_role(teacher, torch_teacher, args, device)
   if "student" in args.roles:
-    student = JaxRun("student", batch_size, teacher=teacher)
-    results.append(bench_role(student, TorchRun(student, device, teacher=torch_teacher), args, device))
-  return results
+    student = JaxRun(_workload.with_batch(configs["student"], batch_size), teacher=teacher)
+    yield bench_role(student, TorchRun(student, device, teacher=torch_teacher), args, device)
 
 
 def bench_compiled(run: JaxRun, device: torch.device, torch_teacher: TorchRun | None, args, batch_size: int) -> dict:
@@ -270,15 +271,16 @@ def markdown_header(report: dict, title: str) -> list[str]:
   """Title and the environment line (date, versions, CPU, load average) of a results markdown."""
   env = report["environment"]
   versions = ", ".join(f"{m} {env[m]}" for m in ("jax", "torch") if m in env)
-  return [f"# {title} ({env['device']})", "",
+  partial = [] if report.get("complete", True) else ["**Partial: the run stopped before its last measurement.**", ""]
+  return [f"# {title} ({env['device']})", "", *partial,
           f"{env['date']}, {versions}, {env['cpu']} x {env['cpu_count']}, load average "
           f"{env['load_average_1min_at_start']:.1f} (start) / {env['load_average_1min_at_end']:.1f} (end); "
-          f"{report['settings']}", ""]
+          + ", ".join(f"{key} {value}" for key, value in report["settings"].items()), ""]
 
 
 def markdown(report: dict) -> str:
   lines = markdown_header(report, "Train-step throughput") + [
-           "| role | batch | framework | samples/s | median ms | min-max ms | steps | MFU | peak MB |"
+           "| role | batch | framework | samples/s | median ms | min-max ms | steps | MFU | memory MB |"
            " JAX/framework | loader windows/s |",
            "|---|---|---|---|---|---|---|---|---|---|---|"]
   for res in report["results"]:
@@ -289,11 +291,16 @@ def markdown(report: dict) -> str:
                      "| | | | | | | |")
         continue
       mfu = f"{row['mfu']:.1%}" if row.get("mfu") else "-"
-      peak_mb = f"{row['peak_bytes'] / 2**20:.0f}" if row.get("peak_bytes") else "-"
+      memory_mb = f"{row['memory_bytes'] / 2**20:.0f}" if row.get("memory_bytes") else "-"
       lines.append(f"| {res['role']} | {res['batch_size']} | {row['framework']} | {row['samples_per_s']:.1f} | "
                    f"{row['median_s'] * 1e3:.1f} | {row['min_s'] * 1e3:.1f}-{row['max_s'] * 1e3:.1f} | "
-                   f"{row['steps']} | {mfu} | {peak_mb} | {jax_rate / row['samples_per_s']:.2f} | "
+                   f"{row['steps']} | {mfu} | {memory_mb} | {jax_rate / row['samples_per_s']:.2f} | "
                    f"{res['loader_windows_per_s']:.0f} |")
+  peaks = {res["peak_tflops"] for res in report["results"] if res.get("peak_tflops")}
+  lines += ["", "Memory: JAX, XLA's plan of the compiled step (arguments + outputs - donated + temporaries); "
+            "torch eager, torch.cuda.max_memory_allocated over its steps (GPU only)."]
+  if peaks:
+    lines.append(f"MFU: XLA's FLOP count of the step / median step time / {', '.join(map(str, peaks))} TFLOP/s.")
   return "\n".join(lines) + "\n"
 
 
@@ -307,11 +314,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
   parser.add_argument("--steps", type=int, default=20, help="timed steps (>= 20 for reported numbers)")
   parser.add_argument("--warmup", type=int, default=3)
   parser.add_argument("--no-compile", dest="compile", action="store_false", help="skip torch.compile")
+  parser.add_argument("--peak-tflops", type=float, default=None,
+                      help="device peak for MFU (default: dense bf16 peak of a known GPU; none on CPU)")
   parser.add_argument("--out", type=Path, default=None, help="JSON path (default results/train_<device>.json)")
+  _workload.add_model_flags(parser)
   args = parser.parse_args(argv)
   if args.quick:
     args.batch_sizes, args.steps, args.warmup, args.compile = args.batch_sizes or [32], 5, 1, False
-  args.batch_sizes = args.batch_sizes or ([32, 256, 1024] if on_gpu() else [32, 256])
+  args.batch_sizes = args.batch_sizes or ([32, 256, 1024, 4096] if on_gpu() else [32, 256])
   return args
 
 
@@ -319,15 +329,23 @@ def main(argv: list[str]) -> None:
   args = parse_args(argv)
   device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
   load_start = os.getloadavg()[0]
-  results = [r for b in args.batch_sizes for r in bench_batch_size(b, args, device)]
-  report = dict(
-      benchmark="train_step",
-      environment=_env.environment(jax, torch, np, device=device_name(), jax_backend=jax.default_backend(),
-                                   torch_threads=torch.get_num_threads(), load_average_1min_at_start=load_start),
-      settings=dict(dtype="bfloat16 compute" if on_gpu() else "float32", steps=args.steps, warmup=args.warmup,
-                    text="bert-base random, all trainable", data="chbmit 23 x 256", quick=args.quick),
-      results=results)
-  write_report(report, "train", args.quick, args.out, markdown)
+  configs = _workload.model_configs(args)
+  path = report_path("train", args.quick, args.out)
+  model, data = configs["teacher"].model, configs["teacher"].data
+  text = model.text.checkpoint + (f" ({model.text.arch})" if model.text.checkpoint == "random" else "")
+  report = dict(benchmark="train_step", complete=False, results=[], settings=dict(
+      model=args.model, dtype=model.compute_dtype, steps=args.steps, warmup=args.warmup,
+      text=f"{text}, trainable {model.text.trainable}", data=f"{data.dataset} {data.n_channels} x {data.n_times}",
+      quick=args.quick))
+  for batch_size in args.batch_sizes:
+    for result in bench_batch_size(configs, batch_size, args, device):
+      report["results"].append(result)
+      report["environment"] = _env.environment(jax, torch, np, device=device_name(), jax_backend=jax.default_backend(),
+                                               torch_threads=torch.get_num_threads(),
+                                               load_average_1min_at_start=load_start)
+      write_report(report, path, markdown, echo=False)
+  report["complete"] = True
+  write_report(report, path, markdown)
 
 
 if __name__ == "__main__":

@@ -229,7 +229,7 @@ def _jit_step(step_fn: Callable, mesh: Mesh, n_constants: int = 0) -> Any:
 
 
 def make_teacher_step(graphdef: nnx.GraphDef, tx: optax.GradientTransformation, config: ml_collections.ConfigDict,
-                      mesh: Mesh) -> Callable[[TrainState, Batch], tuple[TrainState, Metrics]]:
+                      mesh: Mesh) -> BoundStep:
   """Algorithm 1: L = alpha * L1(CLIP, both ways over the class prompts) + (1 - alpha) * CE(head).
 
   The returned function takes the state (donated) and a batch (x (B, C, T)
@@ -257,7 +257,7 @@ def make_teacher_step(graphdef: nnx.GraphDef, tx: optax.GradientTransformation, 
         state.params, state.rest, batch)
     return _apply_gradients(tx, state, grads, rest), dict(metrics, **_common_metrics(loss, grads, out))
 
-  return _jit_step(step, mesh)
+  return BoundStep(_jit_step(step, mesh), ())
 
 
 def make_student_step(graphdef: nnx.GraphDef, tx: optax.GradientTransformation, config: ml_collections.ConfigDict,
