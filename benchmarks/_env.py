@@ -19,11 +19,16 @@ def cpu_model() -> str:
   return platform.processor() or platform.machine()
 
 
+# Environment variables that change the measured speed; recorded when set.
+PERFORMANCE_VARIABLES = ("XLA_FLAGS", "GLIBC_TUNABLES", "OMP_NUM_THREADS", "XLA_PYTHON_CLIENT_PREALLOCATE")
+
+
 def environment(*modules: ModuleType, **extra: object) -> dict[str, object]:
-  """Device, versions of `modules` (by their `__version__`), load average and UTC date."""
+  """Device, versions of `modules` (by their `__version__`), performance variables, load average, UTC date."""
   env: dict[str, object] = dict(
       cpu=cpu_model(), cpu_count=os.cpu_count(), python=platform.python_version(),
-      platform=platform.platform())
+      platform=platform.platform(),
+      variables={name: os.environ[name] for name in PERFORMANCE_VARIABLES if name in os.environ})
   env.update({m.__name__: getattr(m, "__version__", "?") for m in modules})
   env.update(extra)
   env["load_average_1min_at_end"] = os.getloadavg()[0]

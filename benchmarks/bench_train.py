@@ -8,9 +8,11 @@ trained), the student distils from a frozen teacher. Both frameworks start
 from the same weights (the JAX model's, copied by
 `torch_reference.load_nnx_state`) and run AdamW on the same parameters.
 float32 on CPU, bfloat16 compute on GPU (JAX `compute_dtype`, torch autocast;
-`--dtype` forces either). Each timed step ends with `block_until_ready` /
-`torch.cuda.synchronize`; warm-up steps (compilation) are excluded. Loader
-windows/s from `bench_loader` are reported beside, for the same batch sizes.
+`--dtype` forces either). After the warm-up steps (compilation included), the
+timed steps alternate between the frameworks in `--rounds` blocks, so a drift
+of the machine's speed hits all of them alike; each ends with
+`block_until_ready` / `torch.cuda.synchronize`. Loader windows/s from
+`bench_loader` are reported beside, for the same batch sizes.
 MFU: XLA's FLOP count of the step over the median step time and the device's
 dense bf16 peak (`PEAK_TFLOPS`, or `--peak-tflops`).
 
@@ -84,15 +86,21 @@ def peak_tflops(override: float | None) -> float | None:
   return next((v for k, v in PEAK_TFLOPS.items() if k in kind), None)
 
 
-def time_steps(step: Callable[[], None], warmup: int, n: int) -> list[float]:
-  """Seconds of each of `n` steps after `warmup` untimed ones; `step` must block until done."""
-  for _ in range(warmup):
-    step()
-  times = []
-  for _ in range(n):
-    start = time.perf_counter()
-    step()
-    times.append(time.perf_counter() - start)
+def time_interleaved(steps_by_name: dict[str, Callable[[], None]], n: int, rounds: int) -> dict[str, list[float]]:
+  """Seconds of `n` steps of each function, taken in `rounds` blocks that alternate between them.
+
+  A slow drift of the machine (other jobs, clocks) then hits every framework
+  alike, so their ratio holds even where absolute rates move between runs.
+  Each step must block until its work is done; warm up before calling this.
+  """
+  blocks = [n // rounds + (k < n % rounds) for k in range(rounds)]
+  times: dict[str, list[float]] = {name: [] for name in steps_by_name}
+  for block in blocks:
+    for name, step in steps_by_name.items():
+      for _ in range(block):
+        start = time.perf_counter()
+        step()
+        times[name].append(time.perf_counter() - start)
   return times
 
 
@@ -103,7 +111,7 @@ def summarize(times: list[float], batch_size: int) -> dict[str, float]:
 
 
 class JaxRun:
-  """One role's jitted train step on a fixed batch; keeps the model for the torch twin."""
+  """One role's train step on a fixed batch (`compile`, then `step`); keeps the model's arrays for the torch twin."""
 
   def __init__(self, config, teacher: JaxRun | None = None):
     self.config = config
@@ -213,12 +221,15 @@ def loader_rate(batch_size: int, n_channels: int, n_times: int) -> float:
   return bench_loader.summary(rates)["median"]
 
 
-def bench_framework(name: str, step: Callable[[], None], args, batch_size: int) -> dict:
+def warm_up(name: str, step: Callable[[], None], warmup: int, device: torch.device) -> dict:
+  """Runs `warmup` untimed steps (compilation included); their wall time and torch's peak memory over them."""
+  torch_peak_bytes(device)  # resets the peak
   start = time.perf_counter()
-  times = time_steps(step, args.warmup, args.steps)
-  row = dict(framework=name, **summarize(times, batch_size))
-  row["warmup_and_timing_s"] = time.perf_counter() - start
-  print(f"  {name:14s} {row['samples_per_s']:9.1f} samples/s  median {row['median_s'] * 1e3:8.1f} ms", flush=True)
+  for _ in range(warmup):
+    step()
+  row = dict(framework=name, warmup_s=time.perf_counter() - start)
+  if name != "jax":
+    row["memory_bytes"] = torch_peak_bytes(device)
   return row
 
 
@@ -227,22 +238,31 @@ def bench_role(run: JaxRun, torch_run: TorchRun, args, device: torch.device) -> 
   role, batch_size = run.config.model.role, run.config.train.batch_size
   print(f"{role} batch {batch_size}", flush=True)
   xla = run.compile()
-  flops = xla["flops"]
-  rows = [bench_framework("jax", run.step, args, batch_size)]
-  rows[0]["memory_bytes"] = xla["bytes"]
-  rows.append(bench_framework("torch_eager", torch_run.step, args, batch_size))
-  rows[1]["memory_bytes"] = torch_peak_bytes(device)
+  steps_by_name = {"jax": run.step, "torch_eager": torch_run.step}
+  rows = {name: warm_up(name, step, args.warmup, device) for name, step in steps_by_name.items()}
+  rows["jax"]["memory_bytes"] = xla["bytes"]
   if args.compile:
-    rows.append(bench_compiled(run, device, torch_run.teacher, args, batch_size))
+    try:
+      compiled = TorchRun(run, device, teacher=torch_run.teacher, compile_=True)
+      rows["torch_compile"] = warm_up("torch_compile", compiled.step, args.warmup, device)  # compiles
+      steps_by_name["torch_compile"] = compiled.step
+    except Exception as error:  # pylint: disable=broad-except  # any inductor failure is a result here
+      print(f"  torch_compile  failed: {type(error).__name__}: {error}", flush=True)
+      rows["torch_compile"] = dict(framework="torch_compile", error=f"{type(error).__name__}: {str(error)[:500]}")
+  times = time_interleaved(steps_by_name, args.steps, args.rounds)
   peak = peak_tflops(args.peak_tflops)
-  for row in rows:
-    if flops and peak and row.get("median_s"):
-      row["mfu"] = flops / row["median_s"] / (peak * 1e12)
-  result = dict(role=role, batch_size=batch_size, xla_flops_per_step=flops, peak_tflops=peak, rows=rows,
-                jax_over_torch_eager=rows[0]["samples_per_s"] / rows[1]["samples_per_s"],
-                loader_windows_per_s=loader_rate(batch_size, run.config.data.n_channels, run.config.data.n_times))
-  if args.compile and rows[2].get("samples_per_s"):
-    result["jax_over_torch_compile"] = rows[0]["samples_per_s"] / rows[2]["samples_per_s"]
+  for name, row in rows.items():
+    if name in times:
+      row.update(summarize(times[name], batch_size))
+      print(f"  {name:14s} {row['samples_per_s']:9.1f} samples/s  median {row['median_s'] * 1e3:8.1f} ms", flush=True)
+      if xla["flops"] and peak:
+        row["mfu"] = xla["flops"] / row["median_s"] / (peak * 1e12)
+  result = dict(role=role, batch_size=batch_size, xla_flops_per_step=xla["flops"], peak_tflops=peak,
+                rows=list(rows.values()), loader_windows_per_s=loader_rate(batch_size, run.config.data.n_channels,
+                                                                           run.config.data.n_times))
+  for name in ("torch_eager", "torch_compile"):
+    if name in times:
+      result[f"jax_over_{name}"] = rows["jax"]["samples_per_s"] / rows[name]["samples_per_s"]
   return result
 
 
@@ -252,19 +272,10 @@ def bench_batch_size(configs: dict, batch_size: int, args, device: torch.device)
   torch_teacher = TorchRun(teacher, device)
   if "teacher" in args.roles:
     yield bench_role(teacher, torch_teacher, args, device)
+  torch_teacher.optimizer = None  # the student needs the frozen teacher model only: free its AdamW moments
   if "student" in args.roles:
     student = JaxRun(_workload.with_batch(configs["student"], batch_size), teacher=teacher)
     yield bench_role(student, TorchRun(student, device, teacher=torch_teacher), args, device)
-
-
-def bench_compiled(run: JaxRun, device: torch.device, torch_teacher: TorchRun | None, args, batch_size: int) -> dict:
-  """torch.compile row; a failure is recorded with its reason instead of stopping the benchmark."""
-  try:
-    compiled = TorchRun(run, device, teacher=torch_teacher, compile_=True)
-    return bench_framework("torch_compile", compiled.step, args, batch_size)
-  except Exception as error:  # pylint: disable=broad-except  # any inductor failure is a result here
-    print(f"  torch_compile  failed: {type(error).__name__}: {error}", flush=True)
-    return dict(framework="torch_compile", error=f"{type(error).__name__}: {str(error)[:500]}")
 
 
 def markdown_header(report: dict, title: str) -> list[str]:
@@ -275,7 +286,8 @@ def markdown_header(report: dict, title: str) -> list[str]:
   return [f"# {title} ({env['device']})", "", *partial,
           f"{env['date']}, {versions}, {env['cpu']} x {env['cpu_count']}, load average "
           f"{env['load_average_1min_at_start']:.1f} (start) / {env['load_average_1min_at_end']:.1f} (end); "
-          + ", ".join(f"{key} {value}" for key, value in report["settings"].items()), ""]
+          + ", ".join(f"{key} {value}" for key, value in report["settings"].items())
+          + "".join(f"; {name}={value}" for name, value in env.get("variables", {}).items()), ""]
 
 
 def markdown(report: dict) -> str:
@@ -313,6 +325,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
   parser.add_argument("--roles", nargs="+", default=["teacher", "student"], choices=["teacher", "student"])
   parser.add_argument("--steps", type=int, default=20, help="timed steps (>= 20 for reported numbers)")
   parser.add_argument("--warmup", type=int, default=3)
+  parser.add_argument("--rounds", type=int, default=4,
+                      help="the timed steps alternate between the frameworks in this many blocks")
   parser.add_argument("--no-compile", dest="compile", action="store_false", help="skip torch.compile")
   parser.add_argument("--peak-tflops", type=float, default=None,
                       help="device peak for MFU (default: dense bf16 peak of a known GPU; none on CPU)")
@@ -334,7 +348,7 @@ def main(argv: list[str]) -> None:
   model, data = configs["teacher"].model, configs["teacher"].data
   text = model.text.checkpoint + (f" ({model.text.arch})" if model.text.checkpoint == "random" else "")
   report = dict(benchmark="train_step", complete=False, results=[], settings=dict(
-      model=args.model, dtype=model.compute_dtype, steps=args.steps, warmup=args.warmup,
+      model=args.model, dtype=model.compute_dtype, steps=args.steps, rounds=args.rounds, warmup=args.warmup,
       text=f"{text}, trainable {model.text.trainable}", data=f"{data.dataset} {data.n_channels} x {data.n_times}",
       quick=args.quick))
   for batch_size in args.batch_sizes:

@@ -10,7 +10,9 @@ transposed and Conv kernels moved from (kh, kw, in, out) to (out, in, kh, kw).
 Shapes: B batch, C EEG channels, T samples, S conv tokens, P prompts per layer,
 d Conformer width, K class sentences, L text length, H BERT width, E embedding.
 The EEG signal is laid out as an image (B, 1, C, T) (NCHW), the NNX model's
-(B, C, T, 1) (NHWC).
+(B, C, T, 1) (NHWC). Both attentions call `F.scaled_dot_product_attention`, as
+idiomatic PyTorch does (Hugging Face's BERT too), so the baseline gets PyTorch's
+fused attention kernels where its backends take these shapes.
 """
 
 from __future__ import annotations
@@ -56,8 +58,7 @@ class SelfAttention(nn.Module):
   def forward(self, x: torch.Tensor) -> torch.Tensor:
     b, n, d = x.shape
     q, k, v = self.qkv(x).reshape(b, n, 3, self.n_heads, d // self.n_heads).permute(2, 0, 3, 1, 4)
-    weights = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(d // self.n_heads), dim=-1)
-    return self.out((weights @ v).transpose(1, 2).reshape(b, n, d))
+    return self.out(F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, n, d))
 
 
 class TransformerBlock(nn.Module):
@@ -150,15 +151,14 @@ class BertSelfAttention(nn.Module):
     super().__init__()
     self.num_heads = cfg.num_attention_heads
     self.query, self.key, self.value = (nn.Linear(cfg.hidden_size, cfg.hidden_size) for _ in range(3))
-    self.dropout = nn.Dropout(cfg.attention_probs_dropout_prob)
+    self.dropout_p = cfg.attention_probs_dropout_prob
 
   def forward(self, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     k_, length, d = h.shape
     q, k, v = (proj(h).reshape(k_, length, self.num_heads, -1).transpose(1, 2)
                for proj in (self.query, self.key, self.value))
-    scores = q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1])
-    scores = scores.masked_fill(~mask[:, None, None, :].bool(), torch.finfo(scores.dtype).min)
-    context = self.dropout(torch.softmax(scores, dim=-1)) @ v
+    context = F.scaled_dot_product_attention(q, k, v, attn_mask=mask[:, None, None, :].bool(),
+                                             dropout_p=self.dropout_p if self.training else 0.0)
     return context.transpose(1, 2).reshape(k_, length, d)
 
 

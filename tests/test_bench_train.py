@@ -82,3 +82,11 @@ def test_a_run_cut_short_keeps_its_results_and_says_partial(run, tmp_path, monke
   assert [r["role"] for r in report["results"]] == ["teacher"]
   assert "Partial" in out.with_suffix(".md").read_text()
   assert not list(tmp_path.glob("*.partial"))
+
+
+def test_timed_steps_alternate_between_frameworks_in_blocks():
+  calls = []
+  times = bench_train.time_interleaved({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, n=5,
+                                       rounds=2)
+  assert "".join(calls) == "aaabbbaabb"
+  assert [len(times["a"]), len(times["b"])] == [5, 5] and min(times["a"] + times["b"]) >= 0
