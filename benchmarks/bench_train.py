@@ -222,13 +222,16 @@ def loader_rate(batch_size: int, n_channels: int, n_times: int) -> float:
 
 
 def warm_up(name: str, step: Callable[[], None], warmup: int, device: torch.device) -> dict:
-  """Runs `warmup` untimed steps (compilation included); their wall time and torch's peak memory over them."""
+  """Runs `warmup` untimed steps (compilation included); their wall time, and for torch eager its peak memory.
+
+  (torch.compile's peak would include the eager twin's resident model and optimiser state, so it is not kept.)
+  """
   torch_peak_bytes(device)  # resets the peak
   start = time.perf_counter()
   for _ in range(warmup):
     step()
   row = dict(framework=name, warmup_s=time.perf_counter() - start)
-  if name != "jax":
+  if name == "torch_eager":
     row["memory_bytes"] = torch_peak_bytes(device)
   return row
 
@@ -310,7 +313,7 @@ def markdown(report: dict) -> str:
                    f"{res['loader_windows_per_s']:.0f} |")
   peaks = {res["peak_tflops"] for res in report["results"] if res.get("peak_tflops")}
   lines += ["", "Memory: JAX, XLA's plan of the compiled step (arguments + outputs - donated + temporaries); "
-            "torch eager, torch.cuda.max_memory_allocated over its steps (GPU only)."]
+            "torch eager, torch.cuda.max_memory_allocated over its warm-up steps (GPU only)."]
   if peaks:
     lines.append(f"MFU: XLA's FLOP count of the step / median step time / {', '.join(map(str, peaks))} TFLOP/s.")
   return "\n".join(lines) + "\n"
