@@ -8,6 +8,8 @@ import platform
 from pathlib import Path
 from types import ModuleType
 
+from jclip_eeg import host_memory
+
 
 def cpu_model() -> str:
   try:
@@ -24,11 +26,13 @@ PERFORMANCE_VARIABLES = ("XLA_FLAGS", "GLIBC_TUNABLES", "OMP_NUM_THREADS", "XLA_
 
 
 def environment(*modules: ModuleType, **extra: object) -> dict[str, object]:
-  """Device, versions of `modules` (by their `__version__`), performance variables, load average, UTC date."""
+  """Device, versions of `modules` (by their `__version__`), performance variables, the malloc setting
+  (`host_memory`), load average, UTC date."""
   env: dict[str, object] = dict(
       cpu=cpu_model(), cpu_count=os.cpu_count(), python=platform.python_version(),
       platform=platform.platform(),
-      variables={name: os.environ[name] for name in PERFORMANCE_VARIABLES if name in os.environ})
+      variables={name: os.environ[name] for name in PERFORMANCE_VARIABLES if name in os.environ},
+      malloc=host_memory.malloc_setting())
   env.update({m.__name__: getattr(m, "__version__", "?") for m in modules})
   env.update(extra)
   env["load_average_1min_at_end"] = os.getloadavg()[0]

@@ -30,6 +30,7 @@ import numpy as np
 import _env
 import _workload
 from bench_train import device_name, markdown_header, on_gpu, report_path, write_report
+from jclip_eeg import host_memory
 from jclip_eeg.train import checkpoint, loop, sharding, steps
 
 TARGET_RATIO = 1.7
@@ -145,4 +146,5 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
+  host_memory.retain_freed_memory()  # before JAX starts its backend
   main(sys.argv[1:])

@@ -48,6 +48,7 @@ from typing import Any
 
 import _env
 from _workload import ROLES, add_model_flags, model_configs, model_flags, random_batch, with_batch
+from jclip_eeg import host_memory
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -377,4 +378,5 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
+  host_memory.retain_freed_memory()  # before JAX starts its backend
   main(sys.argv[1:])

@@ -45,6 +45,7 @@ import _env
 import _workload
 import bench_loader
 import torch_reference as tr
+from jclip_eeg import host_memory
 from jclip_eeg.train import loop, sharding, steps
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -290,7 +291,8 @@ def markdown_header(report: dict, title: str) -> list[str]:
           f"{env['date']}, {versions}, {env['cpu']} x {env['cpu_count']}, load average "
           f"{env['load_average_1min_at_start']:.1f} (start) / {env['load_average_1min_at_end']:.1f} (end); "
           + ", ".join(f"{key} {value}" for key, value in report["settings"].items())
-          + "".join(f"; {name}={value}" for name, value in env.get("variables", {}).items()), ""]
+          + "".join(f"; {name}={value}" for name, value in env.get("variables", {}).items())
+          + (f"; malloc: {env['malloc']}" if "malloc" in env else ""), ""]
 
 
 def markdown(report: dict) -> str:
@@ -366,4 +368,5 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
+  host_memory.retain_freed_memory()  # before JAX starts its backend
   main(sys.argv[1:])

@@ -15,6 +15,7 @@ import sys
 
 from absl import app
 
+from jclip_eeg import host_memory
 from jclip_eeg.errors import ConfigError, DataError, TrainingDiverged
 
 ERRORS = (ConfigError, DataError, TrainingDiverged)
@@ -22,9 +23,11 @@ ERRORS = (ConfigError, DataError, TrainingDiverged)
 
 def start(argv: list[str], *, progress_logger: str | None = None) -> None:
   """Refuses positional arguments; keeps INFO notes of `progress_logger` (resuming, generating
-  data), not JAX's and Orbax's INFO chatter."""
+  data), not JAX's and Orbax's INFO chatter; keeps freed host memory mapped (XLA:CPU's step
+  temporaries, `host_memory`), so call it before anything starts JAX's backend."""
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  host_memory.retain_freed_memory()
   logging.getLogger().setLevel(logging.WARNING)
   if progress_logger:
     logging.getLogger(progress_logger).setLevel(logging.INFO)
