@@ -292,7 +292,7 @@ def markdown_header(report: dict, title: str) -> list[str]:
           f"{env['load_average_1min_at_start']:.1f} (start) / {env['load_average_1min_at_end']:.1f} (end); "
           + ", ".join(f"{key} {value}" for key, value in report["settings"].items())
           + "".join(f"; {name}={value}" for name, value in env.get("variables", {}).items())
-          + (f"; malloc: {env['malloc']}" if "malloc" in env else ""), ""]
+          + f"; malloc: {env['malloc']}", ""]
 
 
 def markdown(report: dict) -> str:
