@@ -29,6 +29,17 @@ _M_ARENA_MAX = -8
 _retained = False
 
 
+def on_glibc() -> bool:
+  """Whether this process's C library is glibc on Linux (where the settings here exist)."""
+  return platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+
+
+def _user_malloc_tunables() -> str | None:
+  """GLIBC_TUNABLES where it sets a malloc tunable (the user's choice), else None."""
+  tunables = os.environ.get("GLIBC_TUNABLES", "")
+  return tunables if "glibc.malloc." in tunables else None
+
+
 def retain_freed_memory() -> bool:
   """Sets glibc's malloc to keep freed memory mapped (see the module docstring); whether it did.
 
@@ -40,9 +51,7 @@ def retain_freed_memory() -> bool:
   global _retained
   if _retained:
     return True
-  if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
-    return False
-  if "glibc.malloc." in os.environ.get("GLIBC_TUNABLES", ""):
+  if not on_glibc() or _user_malloc_tunables() is not None:
     return False
   libc = ctypes.CDLL(ctypes.util.find_library("c"))
   # -1 disables trimming (mallopt(3)); mallopt returns 1 on success.
@@ -55,5 +64,5 @@ def malloc_setting() -> str:
   """How this process's malloc treats freed memory, for benchmark labels."""
   if _retained:
     return "retain freed (mallopt: 1 arena, no mmap, no trim)"
-  tunables = os.environ.get("GLIBC_TUNABLES", "")
-  return f"GLIBC_TUNABLES={tunables}" if "glibc.malloc." in tunables else "default"
+  tunables = _user_malloc_tunables()
+  return f"GLIBC_TUNABLES={tunables}" if tunables is not None else "default"

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import subprocess
 import sys
 
 import pytest
 
-pytestmark = pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc",
-                                reason="a glibc malloc setting")
+from jclip_eeg import host_memory
+
+pytestmark = pytest.mark.skipif(not host_memory.on_glibc(), reason="a glibc malloc setting")
 
 # A jitted function with 128 MB of temporaries (sin(x), cos(x)); minor page faults of each of 40 calls.
 _PROBE = """
@@ -57,7 +57,7 @@ def test_retained_memory_removes_most_page_faults_of_xla_temporaries():
   assert min(default["faults"]) >= temp_pages / 2, default
   # Kept mapped, calls reuse them. While the heap grows to its steady size (a free of the last call's
   # temporaries can come after the next call's allocation, more so on a loaded machine) a call faults in
-  # fresh pages: ~1 call in 5 over the first 40 under load, none after (measured; module docstring).
+  # fresh pages: ~1 call in 5 over the first 40 under load, none after (measured: benchmarks/NOTES.md, change 3).
   assert sum(retained["faults"]) < sum(default["faults"]) / 2, retained
 
 
