@@ -9,7 +9,6 @@ devices before any backend starts.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -53,10 +52,7 @@ def model_configs(args: argparse.Namespace) -> dict[str, Any]:
   from jclip_eeg import config_lib
   from jclip_eeg.train import loop
   if args.model == "demo":
-    spec = importlib.util.spec_from_file_location("demo_config", REPO / "configs" / "demo.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    configs = dict(loop.stage_configs(module.get_config()))
+    configs = dict(loop.stage_configs(config_lib.load_config_file(REPO / "configs" / "demo.py")))
   else:
     configs = {role: config_lib.get_config("chbmit", role) for role in ROLES}
     for config in configs.values():

@@ -14,6 +14,10 @@ paper's (IV-C): Adam with weight decay, lr 1e-5, betas (0.9, 0.999), batch 32,
 
 from __future__ import annotations
 
+import importlib.util
+import os
+from pathlib import Path
+
 import ml_collections
 
 from jclip_eeg.data import datasets
@@ -154,3 +158,15 @@ def get_config(dataset: str, role: str, arg: str | None = None) -> ml_collection
     config.student = ml_collections.ConfigDict(dict(teacher_workdir=f"runs/{run_name(dataset, options)}_teacher"))
   config.lock()
   return config
+
+
+def load_config_file(path: str | os.PathLike[str], arg: str | None = None) -> ml_collections.ConfigDict:
+  """`get_config(arg)` of the config file at `path`: what `--config path:arg` gives a script (for
+  notebooks, tests and the benchmarks)."""
+  path = Path(path)
+  if not path.is_file():
+    raise ConfigError(f"{path}: no such config file")
+  spec = importlib.util.spec_from_file_location(f"_config_{path.stem}", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config(arg)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import importlib.util
 import json
 import os
 import shutil
@@ -229,13 +228,9 @@ def test_existing_store_is_kept_and_non_store_dir_refused(raw, reference, tmp_pa
 # ----------------------------------------------------------------------------- CLI
 
 
-@pytest.fixture(scope="module")
-def cli():
-  path = REPO / "scripts" / "prepare_data.py"
-  spec = importlib.util.spec_from_file_location("prepare_data_cli", path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+@pytest.fixture
+def cli(script_module):
+  return script_module("prepare_data")
 
 
 @pytest.mark.parametrize("argv,message", [

@@ -6,7 +6,6 @@ recordings) needs a model that learned: it is checked in test_learned_run.py.
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +19,6 @@ from jclip_eeg.data.preprocess import PreprocessSettings, preprocess
 from jclip_eeg.errors import DataError
 from jclip_eeg.eval import detection, events
 
-REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -109,16 +107,9 @@ def test_detect_runs_end_to_end_and_writes_scores(recording, tmp_path):
   assert events.read_tsv(path)[1] == 150.0
 
 
-def _detect_script():
-  spec = importlib.util.spec_from_file_location("detect_script", REPO / "scripts" / "detect.py")
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
-
-
-def test_detect_reads_each_datasets_own_annotation_file(fixtures_dir):
+def test_detect_reads_each_datasets_own_annotation_file(fixtures_dir, script_module):
   """--annotations with the real CHB-MIT, TUSZ and Helsinki files: the recording's seizures, in seconds."""
-  reference = _detect_script().reference_intervals
+  reference = script_module("detect").reference_intervals
   chbmit_summary = fixtures_dir / "chbmit" / "chb01-summary.txt"
   assert reference(chbmit_summary, Path("chb01_03.edf")) == [(2996.0, 3036.0)]
   assert reference(fixtures_dir / "tusz" / "aaaaaool_s004_t001.csv_bi", Path("x.edf")) == [(733.9656, 818.0202)]

@@ -8,7 +8,6 @@ optimisation settings: the runs take seconds.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -19,6 +18,7 @@ import ml_collections
 import numpy as np
 import pytest
 
+from jclip_eeg import config_lib
 from jclip_eeg.errors import ConfigError, DataError
 from jclip_eeg.eval import evaluate
 from jclip_eeg.train import loop
@@ -33,10 +33,7 @@ _EEG = dict(n_filters=4, temporal_kernel=9, pool_size=16, pool_stride=8, d_model
 
 def load_config_file(name: str, arg: str | None = None) -> ml_collections.ConfigDict:
   """`get_config(arg)` of configs/<name>.py."""
-  spec = importlib.util.spec_from_file_location(f"_config_{name}", REPO / "configs" / f"{name}.py")
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config(arg)
+  return config_lib.load_config_file(REPO / "configs" / f"{name}.py", arg)
 
 
 def toy_config(tmp: Path, *, teacher_epochs: int = 2, student_epochs: int = 1) -> ml_collections.ConfigDict:

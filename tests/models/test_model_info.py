@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-import importlib.util
 import json
 import os
 import subprocess
@@ -24,11 +22,7 @@ PAPER_SHAPES = {"chbmit": (23, 256, 2), "tusz": (19, 256, 8), "neonatal": (19, 2
 
 
 def _load_config(dataset: str, role: str, arg: str | None = None):
-  name = f"{dataset}_{role}"
-  spec = importlib.util.spec_from_file_location(name, ROOT / "configs" / f"{name}.py")
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config(arg)
+  return config_lib.load_config_file(ROOT / "configs" / f"{dataset}_{role}.py", arg)
 
 
 @pytest.mark.parametrize("role, n_layers", [("teacher", 8), ("student", 4)])
@@ -45,6 +39,8 @@ def test_tusz_binary_arg_and_bad_args():
   assert tuple(_load_config("tusz", "teacher", "binary").data.class_names) == ("bckg", "seiz")
   with pytest.raises(ConfigError, match="binary"):
     _load_config("chbmit", "teacher", "binary")
+  with pytest.raises(ConfigError, match="chbmit_teachr.py: no such config file"):
+    config_lib.load_config_file(ROOT / "configs" / "chbmit_teachr.py")
 
 
 def test_model_info_cli_teacher_json_with_minilm():
@@ -70,22 +66,13 @@ def test_model_info_cli_teacher_json_with_minilm():
   assert info["flops"]["text_sentences"] == 5
 
 
-@functools.cache
-def _model_info_module():
-  """scripts/model_info.py as a module (loaded once: it defines absl flags)."""
-  spec = importlib.util.spec_from_file_location("model_info", SCRIPT)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
-
-
 @pytest.mark.parametrize("role", ["student", "teacher"])
-def test_model_info_without_text_tower_and_per_sample_flops(role):
+def test_model_info_without_text_tower_and_per_sample_flops(script_module, role):
   """A student, and a teacher with config.model.text.enabled=False (the EEG-only ablations)."""
   config = config_lib.get_config("aubmc", role)
   config.model.eeg.update(TINY_EEG)
   config.model.text.enabled = False
-  model_info = _model_info_module().model_info
+  model_info = script_module("model_info").model_info
   at2, at4 = model_info(config, batch=2), model_info(config, batch=4)
   assert at2["params"]["text_encoder"] is None and at2["flops"]["text_tower_per_step"] is None
   assert at2["trainable"]["total"] == at2["params"]["total"] > at2["params"]["eeg_encoder"]

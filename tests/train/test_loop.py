@@ -6,7 +6,6 @@ End-to-end runs of scripts/train.py (and the kill -9 resume test) are in test_tr
 from __future__ import annotations
 
 import gc
-import importlib.util
 import json
 from pathlib import Path
 
@@ -27,11 +26,8 @@ from jclip_eeg.train.checkpoint import Checkpoints
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _load_config(name: str, arg: str | None = None) -> ml_collections.ConfigDict:
-  spec = importlib.util.spec_from_file_location(name, REPO / "configs" / f"{name}.py")
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config(arg)
+def _load_config(name: str) -> ml_collections.ConfigDict:
+  return config_lib.load_config_file(REPO / "configs" / f"{name}.py")
 
 
 def _write_store(path: Path, patients: int = 4, per_patient: int = 24, no_seizure: tuple[int, ...] = ()) -> Path:
