@@ -20,7 +20,6 @@ from jclip_eeg.errors import DataError
 from jclip_eeg.eval import detection, events
 
 
-
 @pytest.fixture(scope="module")
 def recording(tmp_path_factory) -> Path:
   root = tmp_path_factory.mktemp("detect_raw")
