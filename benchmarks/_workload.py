@@ -39,12 +39,17 @@ def model_flags(args: argparse.Namespace) -> list[str]:
           "--dtype", args.dtype]
 
 
+def on_gpu() -> bool:
+  """Whether JAX's default backend is a GPU (this starts the backend)."""
+  import jax
+  return jax.default_backend() == "gpu"
+
+
 def compute_dtype(dtype: str) -> str:
   """"auto" -> "bfloat16" on a GPU backend, else "float32"; other values pass through."""
   if dtype != "auto":
     return dtype
-  import jax
-  return "bfloat16" if jax.default_backend() == "gpu" else "float32"
+  return "bfloat16" if on_gpu() else "float32"
 
 
 def model_configs(args: argparse.Namespace) -> dict[str, Any]:

@@ -29,7 +29,7 @@ import numpy as np
 
 import _env
 import _workload
-from bench_train import device_name, markdown_header, on_gpu, report_path, write_report
+from bench_train import device_name, markdown_header, report_path, write_report
 from jclip_eeg import host_memory
 from jclip_eeg.train import checkpoint, loop, sharding, steps
 
@@ -130,7 +130,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
   args = parser.parse_args(argv)
   if args.quick:
     args.large_batch, args.latency_calls, args.throughput_calls = args.large_batch or 256, 20, 5
-  args.large_batch = args.large_batch or (8192 if on_gpu() else 1024)
+  args.large_batch = args.large_batch or (8192 if _workload.on_gpu() else 1024)
   return args
 
 

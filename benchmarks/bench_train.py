@@ -53,13 +53,9 @@ RESULTS = Path(__file__).resolve().parent / "results"
 PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0}
 
 
-def on_gpu() -> bool:
-  return jax.default_backend() == "gpu"
-
-
 def device_name() -> str:
   """"cpu" or the GPU's kind, e.g. "NVIDIA H100 80GB HBM3"."""
-  return jax.devices()[0].device_kind if on_gpu() else "cpu"
+  return jax.devices()[0].device_kind if _workload.on_gpu() else "cpu"
 
 
 def report_path(name: str, quick: bool, out: Path | None) -> Path:
@@ -340,7 +336,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
   args = parser.parse_args(argv)
   if args.quick:
     args.batch_sizes, args.steps, args.warmup, args.compile = args.batch_sizes or [32], 5, 1, False
-  args.batch_sizes = args.batch_sizes or ([32, 256, 1024, 4096] if on_gpu() else [32, 256])
+  args.batch_sizes = args.batch_sizes or ([32, 256, 1024, 4096] if _workload.on_gpu() else [32, 256])
   return args
 
 
