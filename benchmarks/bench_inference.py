@@ -4,10 +4,10 @@
 
 Paper-sized CHB-MIT models (23 x 256 windows; the teacher's text tower is
 BERT-base with random weights). Both predict with the project's eval function
-(`steps.make_predict_fn`); the class-text features are computed once and passed
+(`runs.inference.Predictor`); the class-text features are computed once and passed
 in, as at deployment (the text tower does not run per window). FLOPs come from
 XLA's cost analysis of the compiled predictor; the checkpoint is written with
-`train.checkpoint.Checkpoints` (Orbax) and measured on disk. The target is a
+`runs.checkpoints.Checkpoints` (Orbax) and measured on disk. The target is a
 student/teacher throughput ratio >= 1.7.
 
 Writes benchmarks/results/inference_<device>.json and .md.
@@ -30,8 +30,10 @@ import numpy as np
 import _env
 import _workload
 from bench_train import device_name, markdown_header, report_path, write_report
-from jclip_eeg import host_memory
-from jclip_eeg.train import checkpoint, loop, sharding, steps
+from jclip_eeg import host_memory, sharding
+from jclip_eeg.flops import compiled_flops
+from jclip_eeg.runs import checkpoints, inference
+from jclip_eeg.train import loop, steps
 
 TARGET_RATIO = 1.7
 
@@ -55,9 +57,9 @@ def directory_bytes(path: Path) -> int:
 def checkpoint_bytes(state: steps.TrainState) -> int:
   """Bytes on disk of one Orbax checkpoint of `state` (with the optimiser state, as training saves it)."""
   with tempfile.TemporaryDirectory() as tmp:
-    ckpt = checkpoint.Checkpoints(Path(tmp) / "ckpt", async_save=False)
+    ckpt = checkpoints.Checkpoints(Path(tmp) / "ckpt", async_save=False)
     iterator = iter(grain.MapDataset.range(1).to_iter_dataset())
-    ckpt.save(state, iterator, {checkpoint.SELECTION_METRIC: 0.0})
+    ckpt.save(state, iterator, {checkpoints.SELECTION_METRIC: 0.0})
     ckpt.wait()
     ckpt.close()
     return directory_bytes(Path(tmp) / "ckpt")
@@ -65,7 +67,8 @@ def checkpoint_bytes(state: steps.TrainState) -> int:
 
 def bench_model(built: loop.Built, config, mesh, features: jax.Array, args) -> dict:
   """Latency at batch 1 and throughput at `args.large_batch` of one model's predictor."""
-  predict = steps.make_predict_fn(built.graphdef, config, mesh, features)
+  predict = inference.Predictor(built.graphdef, (built.state.params, built.state.rest), features,
+                                config.model.prediction, mesh)
   data = config.data
   rng = np.random.default_rng(0)
 
@@ -73,15 +76,11 @@ def bench_model(built: loop.Built, config, mesh, features: jax.Array, args) -> d
     x = rng.standard_normal((b, data.n_channels, data.n_times), dtype=np.float32)
     return sharding.shard_batch(dict(x=x), mesh)["x"]
 
-  def fn(x):
-    return predict(built.state, x)
-
   x_large = batch(args.large_batch)
-  cost = predict.lower(built.state, x_large).compile().cost_analysis()
-  cost = cost[0] if isinstance(cost, list) else cost
-  latency = seconds_per_call(fn, batch(1), args.warmup, args.latency_calls)
-  large = seconds_per_call(fn, x_large, args.warmup, args.throughput_calls)
-  return dict(params=built.params, flops_per_window=float(cost["flops"]) / args.large_batch,
+  flops_per_call = compiled_flops(predict.lower(x_large).compile())
+  latency = seconds_per_call(predict, batch(1), args.warmup, args.latency_calls)
+  large = seconds_per_call(predict, x_large, args.warmup, args.throughput_calls)
+  return dict(params=built.params, flops_per_window=flops_per_call / args.large_batch,
               latency_batch1_ms=dict(median=statistics.median(latency) * 1e3, min=min(latency) * 1e3,
                                      max=max(latency) * 1e3, calls=len(latency)),
               throughput=dict(batch=args.large_batch, windows_per_s=args.large_batch / statistics.median(large),
@@ -94,7 +93,8 @@ def run(args) -> dict:
   configs = _workload.model_configs(args)
   teacher_config, student_config = configs["teacher"], configs["student"]
   teacher = loop.build(teacher_config, 1000, mesh)
-  features = steps.teacher_text_features(teacher.graphdef, teacher.state, mesh)
+  features = inference.class_text_features((teacher.state.params, teacher.state.rest), graphdef=teacher.graphdef,
+                                           mesh=mesh)
   results = {"teacher": bench_model(teacher, teacher_config, mesh, features, args)}
   student = loop.build(student_config, 1000, mesh)
   results["student"] = bench_model(student, student_config, mesh, features, args)

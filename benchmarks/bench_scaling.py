@@ -130,13 +130,15 @@ def losses_agree(losses: dict[int, float], rtol: float = LOSS_RTOL) -> dict[str,
 
 def make_step(configs: dict[str, Any], role: str, mesh: Any) -> tuple[Any, Any]:
   """(loop.Built, step) of `role` on `mesh`, seed config.train.seed; the student's teacher is freshly built."""
+  from jclip_eeg.runs import inference
   from jclip_eeg.train import loop, steps
   built = loop.build(configs[role], 1, mesh)
   if role == "teacher":
     return built, steps.make_teacher_step(built.graphdef, built.tx, configs[role], mesh)
   teacher = loop.build(with_batch(configs["teacher"], configs[role].train.batch_size), 1, mesh)
-  features = steps.teacher_text_features(teacher.graphdef, teacher.state, mesh)
-  step = steps.make_student_step(built.graphdef, built.tx, configs[role], mesh, teacher.graphdef, teacher.state,
+  weights = (teacher.state.params, teacher.state.rest)
+  features = inference.class_text_features(weights, graphdef=teacher.graphdef, mesh=mesh)
+  step = steps.make_student_step(built.graphdef, built.tx, configs[role], mesh, teacher.graphdef, weights,
                                  features)
   return built, step
 
@@ -145,7 +147,7 @@ def time_steps(configs: dict[str, Any], role: str, n_devices: int, batch_size: i
                timed: int) -> dict[str, Any]:
   """Step times (s) of `role` at global `batch_size` on the first `n_devices` devices, and the step-1 loss."""
   import jax
-  from jclip_eeg.train import sharding
+  from jclip_eeg import sharding
   mesh = sharding.make_mesh(jax.devices()[:n_devices])
   configs = {name: with_batch(config, batch_size) for name, config in configs.items()}
   built, step = make_step(configs, role, mesh)
@@ -184,7 +186,7 @@ def worker(args: argparse.Namespace) -> None:
 def estimate_worker(args: argparse.Namespace) -> None:
   """Trainable parameters and per-GPU step FLOPs of the paper-shaped models; writes JSON to args.worker_out."""
   import jax
-  from jclip_eeg.train import sharding
+  from jclip_eeg import sharding
   configs = model_configs(argparse.Namespace(**{**vars(args), "model": "paper"}))
   mesh = sharding.make_mesh(jax.devices()[:1])
   rows = []

@@ -14,7 +14,7 @@ of the machine's speed hits all of them alike; each ends with
 `block_until_ready` / `torch.cuda.synchronize`. Loader windows/s from
 `bench_loader` are reported beside, for the same batch sizes.
 MFU: XLA's FLOP count of the step over the median step time and the device's
-dense bf16 peak (`PEAK_TFLOPS`, or `--peak-tflops`).
+dense bf16 peak (`jclip_eeg.flops.PEAK_TFLOPS`, or `--peak-tflops`).
 
 Writes benchmarks/results/train_<device>.json and .md, rewritten after each
 (role, batch size) with "complete": false until the last one is in, so a run
@@ -45,12 +45,12 @@ import _env
 import _workload
 import bench_loader
 import torch_reference as tr
-from jclip_eeg import host_memory
-from jclip_eeg.train import loop, sharding, steps
+from jclip_eeg import host_memory, sharding
+from jclip_eeg.flops import compiled_flops, peak_tflops
+from jclip_eeg.runs import inference
+from jclip_eeg.train import loop, steps
 
 RESULTS = Path(__file__).resolve().parent / "results"
-# Dense bf16 peaks (TFLOP/s) for MFU; None: no MFU reported (CPU).
-PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0}
 
 
 def device_name() -> str:
@@ -73,14 +73,6 @@ def write_report(report: dict, path: Path, to_markdown: Callable[[dict], str], *
     partial.replace(target)
   if echo:
     print(to_markdown(report))
-
-
-def peak_tflops(override: float | None) -> float | None:
-  """`override`, or the dense bf16 peak of the first device from PEAK_TFLOPS (None: unknown, e.g. CPU)."""
-  if override:
-    return override
-  kind = jax.devices()[0].device_kind
-  return next((v for k, v in PEAK_TFLOPS.items() if k in kind), None)
 
 
 def time_interleaved(steps_by_name: dict[str, Callable[[], None]], n: int, rounds: int) -> dict[str, list[float]]:
@@ -116,14 +108,15 @@ class JaxRun:
     self.mesh = sharding.make_mesh()
     built = loop.build(self.config, 1000, self.mesh)
     self.built = built
-    self.arrays = tr.nnx_arrays(steps.merge_model(built.graphdef, built.state))
+    self.arrays = tr.nnx_arrays(nnx.merge(built.graphdef, built.state.params, built.state.rest))
     if role == "teacher":
       self.step_fn = steps.make_teacher_step(built.graphdef, built.tx, self.config, self.mesh)
     else:
       # teacher.state, not teacher.built.state: the teacher's timed steps donated the latter.
-      features = steps.teacher_text_features(teacher.built.graphdef, teacher.state, self.mesh)
+      weights = (teacher.state.params, teacher.state.rest)
+      features = inference.class_text_features(weights, graphdef=teacher.built.graphdef, mesh=self.mesh)
       self.step_fn = steps.make_student_step(built.graphdef, built.tx, self.config, self.mesh,
-                                             teacher.built.graphdef, teacher.state, features)
+                                             teacher.built.graphdef, weights, features)
     self.batch = sharding.shard_batch(_workload.random_batch(config, config.train.batch_size), self.mesh)
     self.state = built.state
 
@@ -134,10 +127,8 @@ class JaxRun:
     what the step needs on the device, read off the executable.
     """
     self.compiled = self.step_fn.lower(self.state, self.batch).compile()
-    cost = self.compiled.cost_analysis()
-    cost = cost[0] if isinstance(cost, list) else cost
     memory = self.compiled.memory_analysis()
-    return dict(flops=float(cost["flops"]) if cost and "flops" in cost else None,
+    return dict(flops=compiled_flops(self.compiled),
                 bytes=memory.argument_size_in_bytes + memory.output_size_in_bytes - memory.alias_size_in_bytes
                 + memory.temp_size_in_bytes if memory else None)
 

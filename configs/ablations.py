@@ -1,4 +1,4 @@
-"""Ablations of the paper's Table II on a teacher config (switches: jclip_eeg/eval/ablations.py).
+"""Ablations of the paper's Table II on a teacher config (switches: jclip_eeg/experiments/ablations.py).
 
 The argument is `NAME[,BASE[,BASE_ARG]]`: NAME is eeg_lp, text_wp, text_lp,
 text_hp, base_wp or base_lp; BASE is a config file in this folder (default
@@ -12,23 +12,20 @@ CHB-MIT teacher), BASE_ARG its own argument (e.g. `binary` for tusz_teacher).
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import ml_collections
 
+from jclip_eeg import config_lib
 from jclip_eeg.errors import ConfigError
-from jclip_eeg.eval.ablations import ablation_config
+from jclip_eeg.experiments.ablations import ablation_config
 
 
 def _base_config(name: str, arg: str | None) -> ml_collections.ConfigDict:
   path = Path(__file__).resolve().parent / f"{name}.py"
   if name == "ablations" or not path.is_file():
     raise ConfigError(f"configs/ablations.py: base config {name!r} is not a file in {path.parent}")
-  spec = importlib.util.spec_from_file_location(f"_ablation_base_{name}", path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config(arg)
+  return config_lib.load_config_file(path, arg)
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:

@@ -1,13 +1,15 @@
-"""AUBMC student: 4-layer Conformer projected into the teacher's embedding space.
+"""AUBMC student: the paper's 4-layer Conformer distilled from configs/aubmc_teacher.py (Algorithm 2).
 
-19 channels x 500 samples (1 s at 500 Hz), 4 classes.
+The teacher's config with the student's changes (`config_lib.paper_student`): 4 layers projected into the
+teacher's embedding space, 100 epochs, L = 0.5 CE + 0.5 t^2 KL at t = 1; it takes the teacher's class-text
+features frozen and never runs BERT.
 
-  python scripts/model_info.py --config configs/aubmc_student.py
-  python scripts/train.py --config configs/aubmc_student.py --workdir runs/aubmc_student \
-      --config.student.teacher_workdir=runs/aubmc_teacher
+  python scripts/train.py --config configs/aubmc_student.py --config.teacher_workdir=runs/aubmc_teacher
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import ml_collections
 
@@ -15,4 +17,4 @@ from jclip_eeg import config_lib
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  return config_lib.get_config("aubmc", "student", arg)
+  return config_lib.student_run(config_lib.load_config_file(Path(__file__).with_name("aubmc_teacher.py"), arg))

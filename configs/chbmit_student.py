@@ -1,13 +1,15 @@
-"""CHB-MIT student: 4-layer Conformer projected into the teacher's embedding space.
+"""CHB-MIT student: the paper's 4-layer Conformer distilled from configs/chbmit_teacher.py (Algorithm 2).
 
-23 channels x 256 samples (1 s at 256 Hz), classes normal / seizure.
+The teacher's config with the student's changes (`config_lib.paper_student`): 4 layers projected into the
+teacher's embedding space, 100 epochs, L = 0.5 CE + 0.5 t^2 KL at t = 1; it takes the teacher's class-text
+features frozen and never runs BERT.
 
-  python scripts/model_info.py --config configs/chbmit_student.py
-  python scripts/train.py --config configs/chbmit_student.py --workdir runs/chbmit_student \
-      --config.student.teacher_workdir=runs/chbmit_teacher
+  python scripts/train.py --config configs/chbmit_student.py --config.teacher_workdir=runs/chbmit_teacher
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import ml_collections
 
@@ -15,4 +17,4 @@ from jclip_eeg import config_lib
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  return config_lib.get_config("chbmit", "student", arg)
+  return config_lib.student_run(config_lib.load_config_file(Path(__file__).with_name("chbmit_teacher.py"), arg))

@@ -4,13 +4,10 @@
 
 If config.data.store does not exist, synthetic EDFs (6 patients, 2 x 10 min
 each, `jclip_eeg.data.synthetic`) are generated into config.data.root and
-prepared with the real CHB-MIT reader and preprocessing. The split is
-patient-wise: 2 held-out test patients, 1 validation patient (model
-selection), 3 training patients. The models are tiny but real: a 2-layer
-Conformer teacher with the pretrained MiniLM text tower (frozen except its
-learnable prompts), then a 1-layer student distilled from it. The learning
-rate is 1e-3, not the paper's 1e-5, so a few epochs suffice. The student
-stage reads config.student.{model, train, optimizer}.
+prepared with the real CHB-MIT reader and preprocessing. The models are tiny
+but real, and the learning rate is 1e-3, not the paper's 1e-5, so a few
+epochs suffice; the student is distilled right after the teacher, in the
+same workdir (config.student: its model, train and optimizer).
 """
 
 from __future__ import annotations
@@ -18,43 +15,37 @@ from __future__ import annotations
 import ml_collections
 
 from jclip_eeg import config_lib
-
-_EEG = dict(n_filters=16, d_model=32, n_heads=4, ffn_mult=2, n_prompts=2, head_hidden=64, dropout=0.2)
-_EMBED_DIM = 32
-
-
-def _train(role: str, epochs: int) -> ml_collections.ConfigDict:
-  train = config_lib.train_config(role)
-  train.update(dict(epochs=epochs, batch_size=64, eval_batch_size=512, log_every_steps=5))
-  return train
-
-
-def _student_model(text: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
-  model = config_lib.model_config("student")
-  model.update(dict(embed_dim=_EMBED_DIM, teacher_embed_dim=_EMBED_DIM, text=text))
-  model.eeg.update(dict(_EEG, n_layers=1))
-  return model
+from jclip_eeg.errors import ConfigError
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   if arg:
-    raise ValueError(f"configs/demo.py takes no argument, got {arg!r}")
+    raise ConfigError(f"configs/demo.py takes no argument, got {arg!r}")
   config = config_lib.get_config("synthetic", "teacher")
   with config.unlocked():
     config.workdir = "runs/demo"
+
+    # Data: patient-wise, 3 folds: 2 held-out test patients, 1 validation patient (model selection), 3 to train.
     config.data.update(dict(
         store="data/demo", root="data/raw/demo", prepare=True, val_balanced=False,
         synthetic=ml_collections.ConfigDict(dict(  # jclip_eeg.data.synthetic.generate arguments
             n_patients=6, recordings_per_patient=2, duration_s=600, seizures_per_recording=(1, 2),
             seizure_duration_s=(20, 40), seed=0))))
     config.data.split.update(dict(by="patient", k=3, val_fraction=0.25))
-    config.model.embed_dim = _EMBED_DIM
-    config.model.eeg.update(dict(_EEG, n_layers=2))
+
+    # Teacher: a 2-layer, 32-wide Conformer; the pretrained MiniLM, frozen but for 4 learnable context vectors.
+    config.model.embed_dim = 32
+    config.model.eeg.update(dict(n_layers=2, n_filters=16, d_model=32, n_heads=4, ffn_mult=2, n_prompts=2,
+                                 head_hidden=64, dropout=0.2))
     config.model.text.update(dict(checkpoint="minilm", prompt_mode="learnable", n_context=4, deep_prompts=False,
                                   trainable="prompts", max_length=32, dropout=0.0))
-    config.train = _train("teacher", epochs=8)
-    config.optimizer = config_lib.optimizer_config(learning_rate=1e-3)
-    config.student = ml_collections.ConfigDict(dict(
-        teacher_workdir="", model=_student_model(config.model.text), train=_train("student", epochs=6),
-        optimizer=config_lib.optimizer_config(learning_rate=1e-3)))
+    config.train.update(dict(epochs=8, batch_size=64, eval_batch_size=512, log_every_steps=5))
+    config.optimizer.learning_rate = 1e-3
+
+    # Student: the paper's derivation (config_lib.paper_student) at demo size, 1 layer, for 6 epochs.
+    student = config_lib.paper_student(config)
+    student.model.eeg.n_layers = 1
+    student.train.epochs = 6
+    config.student = ml_collections.ConfigDict(dict(model=student.model, train=student.train,
+                                                    optimizer=student.optimizer))
   return config

@@ -1,13 +1,15 @@
-"""Helsinki neonatal student: 4-layer Conformer projected into the teacher's embedding space.
+"""Helsinki neonatal student: the paper's 4-layer Conformer distilled from configs/neonatal_teacher.py (Algorithm 2).
 
-19 channels x 256 samples (1 s at 256 Hz), classes normal / seizure.
+The teacher's config with the student's changes (`config_lib.paper_student`): 4 layers projected into the
+teacher's embedding space, 100 epochs, L = 0.5 CE + 0.5 t^2 KL at t = 1; it takes the teacher's class-text
+features frozen and never runs BERT.
 
-  python scripts/model_info.py --config configs/neonatal_student.py
-  python scripts/train.py --config configs/neonatal_student.py --workdir runs/neonatal_student \
-      --config.student.teacher_workdir=runs/neonatal_teacher
+  python scripts/train.py --config configs/neonatal_student.py --config.teacher_workdir=runs/neonatal_teacher
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import ml_collections
 
@@ -15,4 +17,4 @@ from jclip_eeg import config_lib
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  return config_lib.get_config("neonatal", "student", arg)
+  return config_lib.student_run(config_lib.load_config_file(Path(__file__).with_name("neonatal_teacher.py"), arg))

@@ -1,14 +1,16 @@
-"""TUSZ student: 4-layer Conformer projected into the teacher's embedding space.
+"""TUSZ student: the paper's 4-layer Conformer distilled from configs/tusz_teacher.py (Algorithm 2).
 
-19 channels x 256 samples (1 s at 256 Hz), 8 classes: background + 7 seizure types.
-The config arg "binary" (configs/tusz_student.py:binary) gives the two-class bckg / seiz task.
+The teacher's config with the student's changes (`config_lib.paper_student`): 4 layers projected into the
+teacher's embedding space, 100 epochs, L = 0.5 CE + 0.5 t^2 KL at t = 1; it takes the teacher's class-text
+features frozen and never runs BERT.
 
-  python scripts/model_info.py --config configs/tusz_student.py
-  python scripts/train.py --config configs/tusz_student.py --workdir runs/tusz_student \
-      --config.student.teacher_workdir=runs/tusz_teacher
+  python scripts/train.py --config configs/tusz_student.py --config.teacher_workdir=runs/tusz_teacher
+  python scripts/train.py --config configs/tusz_student.py:binary   # learns from runs/tusz_binary_teacher
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import ml_collections
 
@@ -16,4 +18,4 @@ from jclip_eeg import config_lib
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  return config_lib.get_config("tusz", "student", arg)
+  return config_lib.student_run(config_lib.load_config_file(Path(__file__).with_name("tusz_teacher.py"), arg))

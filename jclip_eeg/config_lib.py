@@ -1,11 +1,16 @@
 """Shared builders for the ml_collections configs in configs/ (big_vision style).
 
-Each `configs/<dataset>_<role>.py` calls `get_config(dataset, role, arg)`; the
-result is locked so a mistyped `--config.x.y=...` override fails loudly.
+`get_config(dataset, role, arg)` is the paper's config of a dataset with every
+field present and locked, so a mistyped `--config.x.y=...` override fails
+loudly; `configs/<dataset>_teacher.py` starts from it and spells out the
+values that make the experiment, and `paper_student` derives a student.
 
 Sections: `data` (window shape and classes, where the store is, how it is
-split and read), `model`, `train`, `optimizer`, `distributed`, `workdir`, and
-for a student `student.teacher_workdir`. The training settings are the
+split and read), `model`, `train`, `optimizer`, `distributed`, `workdir`; a
+student config adds `teacher_workdir` (the finished teacher it learns from),
+and a teacher config may add `student` (the recipe, `model` / `train` /
+`optimizer`, of a student distilled right after it in the same workdir).
+What a resumed run may change is `RESUME_FREE_KEYS`, and only that. The training settings are the
 paper's (IV-C): Adam with weight decay, lr 1e-5, betas (0.9, 0.999), batch 32,
 400 teacher / 100 student epochs, alpha 0.5, t = 1, dropout 0.3 (EEG) / 0.2
 (text); its window-wise 5-fold protocol is the default split
@@ -15,8 +20,11 @@ paper's (IV-C): Adam with weight decay, lr 1e-5, betas (0.9, 0.999), batch 32,
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import ml_collections
 
@@ -69,19 +77,17 @@ def data_config(dataset: str, **options) -> ml_collections.ConfigDict:
 PAPER_EPOCHS = {"teacher": 400, "student": 100}
 
 
-def train_config(role: str) -> ml_collections.ConfigDict:
-  """config.train: batch 32, alpha 0.5 (both losses), t = 1 (student); validation and a checkpoint every epoch.
+def train_config() -> ml_collections.ConfigDict:
+  """config.train of the teacher: batch 32, alpha 0.5 (both losses), 400 epochs; validation and a checkpoint every
+  epoch (a student adds `temperature`, `paper_student`).
 
   `batch_size` and `eval_batch_size` are global (summed over devices and
   processes); `eval_every_steps=0` means once per epoch; `seed` drives the
   initialisation, dropout and the order of training batches.
   """
-  train = ml_collections.ConfigDict(dict(
-      seed=0, batch_size=32, eval_batch_size=256, epochs=PAPER_EPOCHS[role], alpha=0.5, log_every_steps=50,
-      eval_every_steps=0, keep_checkpoints=3, progress=True, tensorboard=True))
-  if role == "student":
-    train.temperature = 1.0
-  return train
+  return ml_collections.ConfigDict(dict(
+      seed=0, batch_size=32, eval_batch_size=256, epochs=PAPER_EPOCHS["teacher"], alpha=0.5, log_every_steps=50,
+      eval_every_steps=0, keep_checkpoints=3, progress=True, tensorboard=False))
 
 
 def optimizer_config(learning_rate: float = 1e-5) -> ml_collections.ConfigDict:
@@ -99,10 +105,10 @@ def distributed_config() -> ml_collections.ConfigDict:
   return ml_collections.ConfigDict(dict(enabled=False, coordinator_address="", num_processes=0, process_id=-1))
 
 
-def eeg_config(role: str) -> ml_collections.ConfigDict:
-  """config.model.eeg: the Conformer (DESIGN.md Model; d_model 520 fits the 30.8 M / 17.9 M targets)."""
+def eeg_config() -> ml_collections.ConfigDict:
+  """config.model.eeg: the teacher's Conformer (DESIGN.md Model; d_model 520 fits the 30.8 M / 17.9 M targets)."""
   return ml_collections.ConfigDict(dict(
-      n_filters=40, temporal_kernel=25, pool_size=75, pool_stride=15, d_model=520, n_layers=N_LAYERS[role],
+      n_filters=40, temporal_kernel=25, pool_size=75, pool_stride=15, d_model=520, n_layers=N_LAYERS["teacher"],
       n_heads=10, ffn_mult=4, dropout=0.3, n_prompts=4, head_hidden=768))
 
 
@@ -117,45 +123,82 @@ def text_config() -> ml_collections.ConfigDict:
       trainable="all", pooling="mean", max_length=64, dropout=0.2))
 
 
-def model_config(role: str) -> ml_collections.ConfigDict:
-  """config.model for the teacher or the student.
-
-  The student keeps `text` (the teacher's text tower that produces its frozen
-  class features) and adds `teacher_embed_dim`, the space it projects into.
-  """
-  if role not in N_LAYERS:
-    raise ConfigError(f"model.role must be one of {sorted(N_LAYERS)}, got {role!r}")
-  model = ml_collections.ConfigDict(dict(
-      role=role, embed_dim=512, logit_scale_init=1 / 0.07, logit_scale_max=100.0,
+def model_config() -> ml_collections.ConfigDict:
+  """config.model of the teacher (`paper_student` derives the student's)."""
+  return ml_collections.ConfigDict(dict(
+      role="teacher", embed_dim=512, logit_scale_init=1 / 0.07, logit_scale_max=100.0,
       prediction="mean",  # clip | head | mean: logits used for predictions and distillation
       compute_dtype="float32",  # float32 | bfloat16 (activations; parameters stay float32)
-      eeg=eeg_config(role), text=text_config()))
-  if role == "student":
-    model.teacher_embed_dim = 512
-  return model
+      eeg=eeg_config(), text=text_config()))
+
+
+def paper_student(teacher: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """The paper's student of a teacher config, as an unlocked copy without a student recipe of its own.
+
+  Same data, optimiser and text-tower description (the tower whose class
+  features it takes, frozen); a Conformer of 4 layers projected into the
+  teacher's embedding space (`model.teacher_embed_dim`); trained for a quarter
+  of the teacher's epochs (the paper's 100 vs 400) at temperature t = 1.
+  """
+  config = ml_collections.ConfigDict(teacher.to_dict())
+  if "student" in config:
+    del config["student"]
+  config.model.role = "student"
+  config.model.eeg.n_layers = N_LAYERS["student"]
+  config.model.teacher_embed_dim = teacher.model.embed_dim
+  config.train.epochs = max(1, round(teacher.train.epochs * PAPER_EPOCHS["student"] / PAPER_EPOCHS["teacher"]))
+  config.train.temperature = 1.0
+  return config
+
+
+def dataset_options(dataset: str, arg: str | None) -> dict[str, str]:
+  """Reader options from a config file's argument: "binary" for two-class TUSZ (bckg/seiz), else none."""
+  if arg == "binary" and dataset == "tusz":
+    return {"classes": "binary"}
+  if arg:
+    raise ConfigError(f"config arg {arg!r} is not understood for {dataset} (only tusz takes 'binary')")
+  return {}
+
+
+def on_dataset(config: ml_collections.ConfigDict, dataset: str, arg: str | None = None) -> ml_collections.ConfigDict:
+  """A locked copy of `config` (a recipe) for another dataset: its window shape, classes, reader options and
+  workdir; every other setting (split protocol, label rule, model, training) is kept."""
+  options = dataset_options(dataset, arg)
+  n_channels, n_times, class_names = data_shape(dataset, **options)
+  config = ml_collections.ConfigDict(config.to_dict())
+  config.data.update(dict(dataset=dataset, n_channels=n_channels, n_times=n_times, class_names=class_names,
+                          options=ml_collections.ConfigDict(options)))
+  config.workdir = f"runs/{run_name(dataset, options)}_{config.model.role}"
+  config.lock()
+  return config
+
+
+def student_run(teacher: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """The locked `paper_student` of a teacher config file's config, learning from that config's workdir."""
+  config = paper_student(teacher)
+  config.workdir = teacher.workdir.removesuffix("_teacher") + "_student"
+  config.teacher_workdir = teacher.workdir
+  config.lock()
+  return config
 
 
 def get_config(dataset: str, role: str, arg: str | None = None) -> ml_collections.ConfigDict:
-  """The locked config for `dataset` and `role`.
+  """The locked paper config for `dataset` and `role` (a student learns from `runs/<dataset>_teacher`).
 
-  `arg` (the `file.py:arg` suffix) is "binary" for two-class TUSZ (bckg/seiz)
-  or empty; anything else is an error.
+  `arg` is the `file.py:arg` suffix (`dataset_options`).
   """
-  if arg == "binary" and dataset == "tusz":
-    options = {"classes": "binary"}
-  elif not arg:
-    options = {}
-  else:
-    raise ConfigError(f"config arg {arg!r} is not understood for {dataset}_{role} (only tusz takes 'binary')")
+  if role not in N_LAYERS:
+    raise ConfigError(f"model.role must be one of {sorted(N_LAYERS)}, got {role!r}")
+  options = dataset_options(dataset, arg)
   config = ml_collections.ConfigDict()
-  config.workdir = f"runs/{run_name(dataset, options)}_{role}"
+  config.workdir = f"runs/{run_name(dataset, options)}_teacher"
   config.data = data_config(dataset, **options)
-  config.model = model_config(role)
-  config.train = train_config(role)
+  config.model = model_config()
+  config.train = train_config()
   config.optimizer = optimizer_config()
   config.distributed = distributed_config()
   if role == "student":
-    config.student = ml_collections.ConfigDict(dict(teacher_workdir=f"runs/{run_name(dataset, options)}_teacher"))
+    return student_run(config)
   config.lock()
   return config
 
@@ -170,3 +213,37 @@ def load_config_file(path: str | os.PathLike[str], arg: str | None = None) -> ml
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   return module.get_config(arg)
+
+
+# ----------------------------------------------------------------------------- run identity
+
+# The config fields a resumed run (or a finished cross-validation fold read back) may change, as exact
+# dotted keys: they change where files are read from and what is shown, never what is computed.
+RESUME_FREE_KEYS = ("workdir", "data.root", "data.prefetch", "train.progress", "train.tensorboard",
+                    "student.train.progress", "student.train.tensorboard")
+
+
+def as_json(config: ml_collections.ConfigDict) -> dict[str, Any]:
+  """The config as plain JSON types (tuples become lists), as it is stored in a workdir."""
+  return json.loads(config.to_json())
+
+
+def _flat(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+  out = {}
+  for key, value in tree.items():
+    if isinstance(value, Mapping):
+      out |= _flat(value, f"{prefix}{key}.")
+    else:
+      out[f"{prefix}{key}"] = value
+  return out
+
+
+def config_differences(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:
+  """Dotted keys whose values differ between two JSON-like config dicts."""
+  fa, fb = _flat(a), _flat(b)
+  return sorted(k for k in fa.keys() | fb.keys() if fa.get(k, "<absent>") != fb.get(k, "<absent>"))
+
+
+def resume_differences(stored: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
+  """The differences between a workdir's stored config and the current one that forbid resuming it."""
+  return [key for key in config_differences(stored, current) if key not in RESUME_FREE_KEYS]

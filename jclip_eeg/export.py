@@ -7,7 +7,8 @@ features (the teacher's U_T, also for the student) baked in as constants, so
 no text tower runs. The artefact is one uncompressed zip holding
 `model.jaxexport` (`Exported.serialize()`) and `metadata.json` (class names,
 channel names, sampling rate, window length, band-pass, dataset, role,
-prediction kind, and the exporter's jax version).
+prediction kind, the stage's fingerprint and detection settings, and the
+exporter's jax version): everything `scripts/detect.py` needs.
 
 `load(path)` needs nothing of this package but this module: the training
 and model code are imported inside `export_stage` only.
@@ -45,31 +46,37 @@ class ExportedModel:
 
 def export_program(stage_dir: str | Path) -> tuple[jax.export.Exported, dict[str, Any]]:
   """(the traced inference of a finished stage, its metadata); batch size symbolic."""
-  from jclip_eeg.eval import detection  # the model code stays out of `load`'s imports
-  stage = detection.load_stage(stage_dir)
-  meta = detection.model_metadata(stage.config) | {"jax_version": jax.__version__}
+  from jclip_eeg.runs import stage as stage_lib  # the model code stays out of `load`'s imports
+  stage = stage_lib.load(stage_dir)
+  meta = stage.metadata() | {"jax_version": jax.__version__}
+  predictor = stage.predictor()
 
-  # Traced unjitted: the jitted call would take every state leaf as an operand and bake all of them
+  # Traced unjitted: the jitted call would take every weight as an operand and bake all of them
   # in, unused ones included (the teacher's frozen BERT: ~90 MB).
   def infer(x: jax.Array) -> jax.Array:
-    return stage.predict_fn.unjitted(stage.state, x)
+    return predictor.unjitted(x)
 
   batch, = jax.export.symbolic_shape("b")
   shape = jax.ShapeDtypeStruct((batch, len(meta["channel_names"]), meta["window_samples"]), jnp.float32)
   return jax.export.export(jax.jit(infer))(shape), meta
 
 
-def export_stage(stage_dir: str | Path, out: str | Path) -> dict[str, int]:
+def export_stage(stage_dir: str | Path, out: str | Path, *, progress: bool = False) -> dict[str, int]:
   """Exports a finished stage (W/teacher or W/student) to the artefact `out`.
 
   Serialising needs the `flatbuffers` package (jax's serialisation format).
+  `progress` shows a bar over the two slow parts: loading and tracing, serialising.
 
   Returns:
     sizes in bytes: `artefact` (the zip), `program` (the serialised module)
     and `checkpoint` (the stage's checkpoint directory, for comparison).
   """
-  exported, meta = export_program(stage_dir)
-  program = exported.serialize()
+  import tqdm  # not needed to load an artefact
+  with tqdm.tqdm(total=2, desc="export", unit="step", disable=not progress) as bar:
+    exported, meta = export_program(stage_dir)
+    bar.update()
+    program = exported.serialize()
+    bar.update()
   out = Path(out)
   out.parent.mkdir(parents=True, exist_ok=True)
   partial = out.with_name(out.name + ".partial")

@@ -7,38 +7,35 @@
 
 Each ablation trains in <workdir>/<name>/ (a rerun reads finished ones back
 and resumes interrupted ones); the table goes to <workdir>/ablation_table.md
-and .csv. What each ablation switches: jclip_eeg/eval/ablations.py. One
+and .csv. What each ablation switches: jclip_eeg/experiments/ablations.py. One
 ablation alone: scripts/train.py --config configs/ablations.py:NAME.
-Errors in the config or the data print one line and exit with status 2.
+Exit codes: jclip_eeg/cli.py (2 bad input, 3 diverged).
 """
 
 from __future__ import annotations
 
-
-from absl import app, flags
+from absl import flags
 from ml_collections import config_flags
 
 from jclip_eeg import cli
-from jclip_eeg.eval import ablations
+from jclip_eeg.experiments import ablations
 from jclip_eeg.train import loop
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Base teacher config (configs/*.py[:arg]).",
                                           lock_config=True)
-_WORKDIR = flags.DEFINE_string("workdir", None, "Output directory.")
+_WORKDIR = flags.DEFINE_string("workdir", None, "Output directory: one <name>/ workdir per ablation, and the table.")
 _ONLY = flags.DEFINE_list("only", list(ablations.ABLATIONS), "Ablations to run, in table order.")
 flags.mark_flags_as_required(["config", "workdir"])
 
 
-def main(argv: list[str]) -> int:
-  cli.start(argv, progress_logger="jclip_eeg")
-  try:
-    ablations.run_ablations(_CONFIG.value, _WORKDIR.value, _ONLY.value)
-  except cli.ERRORS as error:
-    return cli.fail("ablations", error)
+def main(argv: list[str]) -> None:
+  ablations.run_ablations(_CONFIG.value, _WORKDIR.value, _ONLY.value)
   if loop.is_main_process():
-    print((ablations.table_path(_WORKDIR.value).with_suffix(".md")).read_text())
-  return 0
+    table = ablations.table_path(_WORKDIR.value)
+    print(table.with_suffix(".md").read_text())
+    cli.closing(f"wrote {table}.md, {table}.csv and the ablation workdirs {_WORKDIR.value}/<name>",
+                next_step=f"python scripts/plots.py --workdir {_WORKDIR.value}/base_lp --stage teacher")
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main, "ablations")

@@ -1,87 +1,76 @@
 #!/usr/bin/env python
 """Detect seizures in a raw EDF recording and write SzCORE events.tsv (+ scores with --annotations).
 
-  python scripts/detect.py --checkpoint runs/demo/student --edf rec.edf --out rec_events.tsv
-  python scripts/detect.py --checkpoint model.jaxexport --edf chb01_03.edf --out out/chb01_03_events.tsv \\
+  python scripts/detect.py --model runs/demo/student --edf rec.edf --out rec_events.tsv
+  python scripts/detect.py --model student.jaxexport --edf chb01_03.edf --out out/chb01_03_events.tsv \\
       --annotations chb01-summary.txt
 
---checkpoint is a finished stage directory (W/student, W/teacher) or an artefact
-of scripts/export.py. The recording is preprocessed exactly as in training,
-streamed in blocks (jclip_eeg/eval/detection.py). --annotations (a CHB-MIT
-summary, a TUSZ .csv/.csv_bi/.tse/.tse_bi, one expert's Helsinki
-annotations_2017_X.csv for eegN.edf, or a reference events.tsv) adds SzCORE
-event- and sample-level scores, printed and written to <out>.json.
-Errors in the input print one line and exit with status 2.
+--model is a finished stage directory (W/student, W/teacher; it may be copied
+anywhere on its own) or an artefact of scripts/export.py. The recording is
+preprocessed exactly as in training, streamed in blocks
+(jclip_eeg/eval/detection.py). The post-processing is the model's own (stored
+with the stage, carried by the artefact) unless a flag overrides it.
+--annotations (a CHB-MIT summary, a TUSZ .csv/.csv_bi/.tse/.tse_bi, one
+expert's Helsinki annotations_2017_X.csv for eegN.edf, or a reference
+events.tsv) is read and checked first, then SzCORE event- and sample-level
+scores are printed and written to <out>.json. Exit codes: jclip_eeg/cli.py.
 """
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import json
-import sys
 from pathlib import Path
 
+from absl import flags
+
 from jclip_eeg import cli
-from jclip_eeg.data.annotations import parse_chbmit_summary, parse_tse, parse_tusz_csv
-from jclip_eeg.data.datasets import neonatal
-from jclip_eeg.errors import DataError
 from jclip_eeg.eval import detection, events
 
-
-def reference_intervals(path: Path, edf_path: Path) -> list[tuple[float, float]]:
-  """Seizure (start s, end s) of `edf_path` from an annotation file (see the module docstring)."""
-  if path.name.endswith("-summary.txt"):
-    listed = parse_chbmit_summary(path)
-    if edf_path.name not in listed:
-      raise DataError(f"{path}: does not list {edf_path.name}")
-    found = listed[edf_path.name]
-  elif path.name.startswith("annotations_2017_") and path.suffix == ".csv":
-    found = neonatal.baby_events(path, edf_path)
-  elif path.suffix in (".csv", ".csv_bi"):
-    found = parse_tusz_csv(path).events
-  elif path.suffix in (".tse", ".tse_bi"):
-    found = parse_tse(path).events
-  elif path.suffix == ".tsv":
-    return [(e.onset, e.end) for e in events.read_tsv(path)[0]]
-  else:
-    raise DataError(f"{path}: unknown annotation format; expected chbNN-summary.txt, .csv, .csv_bi, .tse, "
-                    ".tse_bi, annotations_2017_X.csv or an events.tsv")
-  return [(e.start_s, e.end_s) for e in found if e.label not in ("bckg", "background", "normal")]
+_MODEL = flags.DEFINE_string("model", None, "A finished stage directory (e.g. runs/demo/student) or an exported "
+                             ".jaxexport artefact.")
+_EDF = flags.DEFINE_string("edf", None, "The EDF recording to scan (any length; read in blocks).")
+_OUT = flags.DEFINE_string("out", None, "The SzCORE events.tsv to write.")
+_DATASET = flags.DEFINE_string("dataset", None, "Read the EDF with this dataset's channel montage "
+                               "(default: the model's dataset).")
+_ANNOTATIONS = flags.DEFINE_string("annotations", None, "Reference seizures to score against (see above).")
+_THRESHOLD = flags.DEFINE_float("threshold", None, "Seizure probability threshold in (0, 1) (default: the model's).")
+_SMOOTH_S = flags.DEFINE_float("smooth_s", None, "Moving-average width in seconds (default: the model's).")
+_MIN_DURATION_S = flags.DEFINE_float("min_duration_s", None, "Shortest event kept, seconds (default: the model's).")
+_MERGE_GAP_S = flags.DEFINE_float("merge_gap_s", None, "Events this many seconds apart or closer become one "
+                                  "(default: the model's).")
+_STRIDE_S = flags.DEFINE_float("stride_s", 1.0, "Seconds between window starts.")
+_BLOCK_S = flags.DEFINE_float("block_s", 600.0, "Seconds of EEG read and filtered at once (bounds the memory).")
+flags.mark_flags_as_required(["model", "edf", "out"])
 
 
-def main(argv: list[str] | None = None) -> int:
-  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  parser.add_argument("--checkpoint", required=True, type=Path, help="stage directory or .jaxexport artefact")
-  parser.add_argument("--edf", required=True, type=Path)
-  parser.add_argument("--out", required=True, type=Path, help="events.tsv to write")
-  parser.add_argument("--dataset", default=None, help="montage to read (default: the model's dataset)")
-  parser.add_argument("--annotations", type=Path, default=None)
-  defaults = events.PostProcessing()
-  parser.add_argument("--threshold", type=float, default=defaults.threshold)
-  parser.add_argument("--smooth-s", type=float, default=defaults.smooth_s)
-  parser.add_argument("--min-duration-s", type=float, default=defaults.min_duration_s)
-  parser.add_argument("--merge-gap-s", type=float, default=defaults.merge_gap_s)
-  parser.add_argument("--stride-s", type=float, default=1.0)
-  parser.add_argument("--block-s", type=float, default=600.0, help="seconds of EEG read at once")
-  args = parser.parse_args(argv)
-  try:
-    settings = events.PostProcessing(args.threshold, args.smooth_s, args.min_duration_s, args.merge_gap_s)
-    predictor = detection.load_predictor(args.checkpoint)
-    if args.dataset:
-      predictor = detection.Predictor(predictor.predict, dict(predictor.metadata, dataset=args.dataset))
-    found = detection.detect(predictor, args.edf, settings, stride_s=args.stride_s, block_s=args.block_s,
-                             progress=True)
-    events.write_tsv(args.out, found.events, found.duration_s, found.date_time)
-    print(f"{len(found.events)} seizure event(s) in {found.duration_s:.0f} s -> {args.out}")
-    if args.annotations:
-      scores = events.score(reference_intervals(args.annotations, args.edf),
-                            [(e.onset, e.end) for e in found.events], found.duration_s)
-      args.out.with_suffix(".json").write_text(json.dumps(scores, indent=2))
-      print(json.dumps(scores, indent=2))
-  except cli.ERRORS as error:
-    return cli.fail("detect", error)
-  return 0
+def _settings(model: events.PostProcessing) -> events.PostProcessing:
+  """The model's post-processing with the flags given on the command line."""
+  given = {"threshold": _THRESHOLD.value, "smooth_s": _SMOOTH_S.value, "min_duration_s": _MIN_DURATION_S.value,
+           "merge_gap_s": _MERGE_GAP_S.value}
+  return dataclasses.replace(model, **{k: v for k, v in given.items() if v is not None})
+
+
+def main(argv: list[str]) -> None:
+  edf_path, out = Path(_EDF.value), Path(_OUT.value)
+  reference = None if _ANNOTATIONS.value is None else events.reference_intervals(_ANNOTATIONS.value, edf_path)
+  predictor = detection.load_predictor(_MODEL.value)
+  if _DATASET.value:
+    predictor = detection.Predictor(predictor.predict, dict(predictor.metadata, dataset=_DATASET.value))
+  settings = _settings(detection.settings_of(predictor.metadata))
+  found = detection.detect(predictor, edf_path, settings, stride_s=_STRIDE_S.value, block_s=_BLOCK_S.value,
+                           progress=True)
+  events.write_tsv(out, found.events, found.duration_s, found.date_time)
+  written = [str(out)]
+  if reference is not None:
+    scores = events.score(reference, [(e.onset, e.end) for e in found.events], found.duration_s)
+    out.with_suffix(".json").write_text(json.dumps(scores, indent=2))
+    print(json.dumps(scores, indent=2))
+    written.append(str(out.with_suffix(".json")))
+  cli.closing(f"{len(found.events)} seizure event(s) in {found.duration_s:.0f} s of {edf_path.name} "
+              f"(threshold {settings.threshold:g}, smoothing {settings.smooth_s:g} s, minimum "
+              f"{settings.min_duration_s:g} s, merge gap {settings.merge_gap_s:g} s); wrote {', '.join(written)}")
 
 
 if __name__ == "__main__":
-  sys.exit(main())
+  cli.run(main, "detect")

@@ -11,22 +11,21 @@ the run's own store is scored (--split test by default: the same windows and
 numbers as the run's result.json). --raw prepares the folder once with the
 run's preprocessing into --store (default <workdir>/eval_stores/...), then
 scores every window (--split all). Details: jclip_eeg/eval/evaluate.py.
-Errors in the config or the data print one line and exit with status 2.
+Exit codes: jclip_eeg/cli.py (2 bad input).
 """
 
 from __future__ import annotations
 
+from absl import flags
 
-from absl import app, flags
-
-from jclip_eeg import cli
+from jclip_eeg import cli, jsonio
 from jclip_eeg.errors import ConfigError
 from jclip_eeg.eval import evaluate
-from jclip_eeg.eval.metrics import format_report
-from jclip_eeg.train import reporting
+from jclip_eeg.metrics import format_report
+from jclip_eeg.runs import stage as stage_lib
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "The training run's workdir.")
-_STAGE = flags.DEFINE_enum("stage", None, ["teacher", "student"], "Stage (default: student if trained).")
+_STAGE = flags.DEFINE_enum("stage", None, list(stage_lib.STAGES), "Stage (default: student if trained, else teacher).")
 _STORE = flags.DEFINE_string("store", None, "A prepared store to score (with --raw: where to prepare it).")
 _RAW = flags.DEFINE_string("raw", None, "A raw dataset folder to prepare and score.")
 _DATASET = flags.DEFINE_string("dataset", None, "The raw folder's dataset (default: the run's dataset).")
@@ -42,27 +41,24 @@ def _store(workdir: str, stage: str) -> str | None:
     if _DATASET.value is not None:
       raise ConfigError("--dataset only applies to --raw")
     return _STORE.value
-  data = evaluate.load_stage_config(workdir, stage).data
+  data = stage_lib.read_config(evaluate.stage_dir(workdir, stage)).data
   dataset = _DATASET.value or data.dataset
   out = _STORE.value or evaluate.raw_cache_dir(workdir, _RAW.value, dataset)
   return str(evaluate.prepare_raw(data, _RAW.value, dataset, out))
 
 
-def main(argv: list[str]) -> int:
-  cli.start(argv)
+def main(argv: list[str]) -> None:
   workdir = _WORKDIR.value
-  try:
-    stage = _STAGE.value or evaluate.default_stage(workdir)
-    report = evaluate.evaluate_workdir(workdir, stage=stage, store=_store(workdir, stage), split=_SPLIT.value)
-  except cli.ERRORS as error:
-    return cli.fail("evaluate", error)
-  reporting.write_json(_OUT.value, report)
+  stage = _STAGE.value or evaluate.default_stage(workdir)
+  report = evaluate.evaluate_workdir(workdir, stage=stage, store=_store(workdir, stage), split=_SPLIT.value,
+                                     progress=True)
+  jsonio.write_json(_OUT.value, report)
   title = (f"{report['stage']} of {workdir} (checkpoint step {report['checkpoint_step']}) on "
            f"{report['store']}, split {report['split']} ({report['n_samples']} windows)")
   print(format_report(report, title))
-  print(f"\nreport: {_OUT.value}")
-  return 0
+  cli.closing(f"\nwrote {_OUT.value}",
+              next_step=f"python scripts/plots.py --workdir {workdir}   (ROC, confusion matrices, timelines, ECAM)")
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main, "evaluate")

@@ -1,34 +1,31 @@
 #!/usr/bin/env python
 """Export a trained stage for deployment: one file runnable with only jax + numpy.
 
-  python scripts/export.py --workdir runs/demo --stage student --out student.jaxexport
+  python scripts/export.py --model runs/demo/student --out student.jaxexport
 
-Load it with `jclip_eeg.export.load(path)` (see jclip_eeg/export.py); prints the sizes.
+--model is a finished stage directory (it may be copied anywhere on its own).
+Load the artefact with `jclip_eeg.export.load(path)` (jclip_eeg/export.py), or
+give it to scripts/detect.py --model; it carries the model's input
+description and detection settings. Exit codes: jclip_eeg/cli.py.
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
-from pathlib import Path
+from absl import flags
 
 from jclip_eeg import cli, export
 
+_MODEL = flags.DEFINE_string("model", None, "A finished stage directory, e.g. runs/demo/student.")
+_OUT = flags.DEFINE_string("out", None, "The artefact to write (.jaxexport).")
+flags.mark_flags_as_required(["model", "out"])
 
-def main(argv: list[str] | None = None) -> int:
-  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  parser.add_argument("--workdir", required=True, type=Path)
-  parser.add_argument("--stage", choices=("student", "teacher"), default="student")
-  parser.add_argument("--out", required=True, type=Path)
-  args = parser.parse_args(argv)
-  try:
-    sizes = export.export_stage(args.workdir / args.stage, args.out)
-  except cli.ERRORS as error:
-    return cli.fail("export", error)
-  print(f"{args.out}: {sizes['artefact'] / 1e6:.2f} MB (program {sizes['program'] / 1e6:.2f} MB; "
-        f"the stage's checkpoints {sizes['checkpoint'] / 1e6:.2f} MB)")
-  return 0
+
+def main(argv: list[str]) -> None:
+  sizes = export.export_stage(_MODEL.value, _OUT.value, progress=True)
+  cli.closing(f"wrote {_OUT.value}: {sizes['artefact'] / 1e6:.2f} MB (program {sizes['program'] / 1e6:.2f} MB; "
+              f"the stage's checkpoints {sizes['checkpoint'] / 1e6:.2f} MB)",
+              next_step=f"python scripts/detect.py --model {_OUT.value} --edf REC.edf --out REC_events.tsv")
 
 
 if __name__ == "__main__":
-  sys.exit(main())
+  cli.run(main, "export")

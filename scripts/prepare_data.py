@@ -2,69 +2,58 @@
 """Raw EEG dataset -> pre-epoched store of labelled 1-s windows.
 
   python scripts/prepare_data.py --dataset synthetic --root data/raw/synthetic --out data/synthetic
-  python scripts/prepare_data.py --dataset neonatal --root RAW --out DIR --consensus majority
+  python scripts/prepare_data.py --dataset neonatal --root RAW --out DIR --option consensus=majority
+  python scripts/prepare_data.py --dataset tusz --root RAW --out DIR --option classes=binary --option splits=train,dev
 
-Datasets: chbmit, tusz, neonatal, aubmc, synthetic. With --dataset synthetic an
-absent or empty --root is first filled with generated data. An interrupted run
-resumes where it stopped when rerun with the same arguments. Errors in the data
-or the arguments print one line and exit with status 2.
+With --dataset synthetic an absent or empty --root is first filled with
+generated data. An interrupted run resumes where it stopped when rerun with
+the same arguments. Recordings that cannot be used are skipped and listed
+with the reason (--strict makes them fatal). Exit codes: jclip_eeg/cli.py.
 """
 
 from __future__ import annotations
 
-import argparse
-import logging
 import os
-import sys
 from pathlib import Path
 
+from absl import flags
+
 from jclip_eeg import cli
-from jclip_eeg.data import synthetic
+from jclip_eeg.data import datasets, synthetic
 from jclip_eeg.data.prepare import DTYPES, existing_store, prepare_store
 from jclip_eeg.data.windows import RULES
 from jclip_eeg.errors import ConfigError
 
-# flag -> (dataset, reader option); values are passed to `datasets.get`.
-_DATASET_OPTIONS = {
-    "consensus": ("neonatal", "consensus"),
-    "tusz_classes": ("tusz", "classes"),
-    "tusz_splits": ("tusz", "splits"),
-    "aubmc_layout": ("aubmc", "layout"),
-}
+
+def _options_help() -> str:
+  lines = [f"{name}: {option}={text}" for name in datasets.NAMES
+           for option, text in datasets.option_help(name).items()]
+  return "A reader option KEY=VALUE (repeatable). " + "; ".join(lines)
 
 
-def _parser() -> argparse.ArgumentParser:
-  parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-  parser.add_argument("--dataset", required=True,
-                      help="chbmit, tusz, neonatal, aubmc or synthetic")
-  parser.add_argument("--root", required=True, type=Path, help="raw dataset directory")
-  parser.add_argument("--out", required=True, type=Path, help="store directory to create")
-  parser.add_argument("--workers", type=int, default=os.cpu_count(),
-                      help="worker processes (default: all cores)")
-  parser.add_argument("--label-rule", default="touch", choices=RULES,
-                      help="when a window belongs to an event (default: touch, the paper's)")
-  parser.add_argument("--dtype", default="float32", choices=DTYPES)
-  parser.add_argument("--strict", action="store_true",
-                      help="fail on a recording that cannot be read instead of skipping it")
-  parser.add_argument("--overwrite", action="store_true", help="rebuild an existing store")
-  parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-  parser.add_argument("--consensus", help="neonatal: all (default), majority, any, A, B or C")
-  parser.add_argument("--tusz-classes", help="tusz: types (default, 8 classes) or binary")
-  parser.add_argument("--tusz-splits", help="tusz: comma-separated subset of train,dev,eval")
-  parser.add_argument("--aubmc-layout", help="aubmc: auto (default), segments or edf")
-  return parser
+_DATASET = flags.DEFINE_enum("dataset", None, list(datasets.NAMES), "The raw dataset's format.")
+_ROOT = flags.DEFINE_string("root", None, "The raw dataset directory.")
+_OUT = flags.DEFINE_string("out", None, "The store directory to create.")
+_OPTION = flags.DEFINE_multi_string("option", [], _options_help())
+_WORKERS = flags.DEFINE_integer("workers", os.cpu_count(), "Worker processes (default: all cores).", lower_bound=1)
+_LABEL_RULE = flags.DEFINE_enum("label_rule", "touch", list(RULES),
+                                "When a window belongs to an event (touch: the paper's).")
+_DTYPE = flags.DEFINE_enum("dtype", "float32", list(DTYPES), "Stored window dtype.")
+_STRICT = flags.DEFINE_bool("strict", False, "Fail on a recording that cannot be used instead of skipping it.")
+_OVERWRITE = flags.DEFINE_bool("overwrite", False, "Rebuild an existing store.")
+_PROGRESS = flags.DEFINE_bool("progress", True, "Show a progress bar (--noprogress: none).")
+flags.mark_flags_as_required(["dataset", "root", "out"])
 
 
-def _options(args: argparse.Namespace) -> dict[str, object]:
-  """The reader options given on the command line; ConfigError for another dataset's flag."""
-  options: dict[str, object] = {}
-  for flag, (dataset, option) in _DATASET_OPTIONS.items():
-    value = getattr(args, flag)
-    if value is None:
-      continue
-    if dataset != args.dataset:
-      raise ConfigError(f"--{flag.replace('_', '-')} applies to --dataset {dataset} only")
-    options[option] = tuple(value.split(",")) if option == "splits" else value
+def _options() -> dict[str, str]:
+  """--option KEY=VALUE pairs; the reader checks the keys and values (`datasets.get`)."""
+  options = {}
+  for text in _OPTION.value:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+      raise ConfigError(f"--option {text!r}: expected KEY=VALUE, e.g. --option consensus=majority")
+    options[key] = value
+  datasets.get(_DATASET.value, **options)
   return options
 
 
@@ -74,33 +63,34 @@ def _generate_if_empty(root: Path) -> None:
   print(f"{root} is absent or empty: writing synthetic EEG there (CHB-MIT layout, "
         "jclip_eeg.data.synthetic.generate defaults)", flush=True)
   manifest = synthetic.generate(root)
-  print(f"wrote {len(manifest.recordings)} recordings of {len(manifest.patients)} patients",
-        flush=True)
+  print(f"wrote {len(manifest.recordings)} recordings of {len(manifest.patients)} patients", flush=True)
 
 
-def main(argv: list[str] | None = None) -> int:
-  args = _parser().parse_args(argv)
-  logging.basicConfig(level=logging.INFO, format="%(message)s")
-  try:
-    options = _options(args)
-    store = None if args.overwrite else existing_store(args.out)
-    if store is not None:
-      print(f"{args.out} already exists (pass --overwrite to rebuild it):\n{store!r}")
-      return 0
-    if args.dataset == "synthetic":
-      _generate_if_empty(args.root)
-    store = prepare_store(args.dataset, args.root, args.out, options=options,
-                          workers=args.workers, label_rule=args.label_rule, dtype=args.dtype,
-                          strict=args.strict, overwrite=args.overwrite,
-                          progress=not args.no_progress)
-  except cli.ERRORS as error:
-    return cli.fail("prepare_data", error)
+def _config_name(dataset: str) -> str:
+  return "demo" if dataset == "synthetic" else f"{dataset}_teacher"
+
+
+def main(argv: list[str]) -> None:
+  out = Path(_OUT.value)
+  options = _options()
+  store = None if _OVERWRITE.value else existing_store(out)
+  if store is not None:
+    cli.closing(f"{out} already exists (pass --overwrite to rebuild it):\n{store!r}")
+    return
+  if _DATASET.value == "synthetic":
+    _generate_if_empty(Path(_ROOT.value))
+  store = prepare_store(_DATASET.value, _ROOT.value, out, options=options, workers=_WORKERS.value,
+                        label_rule=_LABEL_RULE.value, dtype=_DTYPE.value, strict=_STRICT.value,
+                        overwrite=_OVERWRITE.value, progress=_PROGRESS.value)
   report = store.metadata["report"]
-  print(f"{store!r}\n{report['hours']:g} h of EEG, {len(store.metadata['skipped'])} files "
-        f"skipped, dropped windows {report['dropped'] or 'none'}, "
-        f"{report['run']['seconds']:g} s")
-  return 0
+  skipped = store.metadata["skipped"]
+  for entry in skipped:
+    print(f"skipped {entry['path']}: {entry['reason']}")
+  cli.closing(f"{store!r}\n{report['hours']:g} h of EEG, {len(skipped)} file(s) skipped, dropped windows "
+              f"{report['dropped'] or 'none'}, {report['run']['seconds']:g} s; wrote {out}",
+              next_step=f"python scripts/train.py --config configs/{_config_name(_DATASET.value)}.py "
+                        f"--config.data.store={out}")
 
 
 if __name__ == "__main__":
-  sys.exit(main())
+  cli.run(main, "prepare_data")

@@ -1,13 +1,17 @@
-"""Shared pytest fixtures: the real annotation files in ../shared/fixtures, the scripts as modules."""
+"""Shared pytest fixtures: the real annotation files in ../shared/fixtures and fast compilation.
+
+This folder is on sys.path (pytest puts a rootdir conftest's folder there), so
+tests import the helpers beside this file: `steps_helpers` (tiny models and
+batches) and `toy_run` (the toy teacher + student run).
+"""
 
 from __future__ import annotations
 
-import functools
-import importlib.util
-import types
 from pathlib import Path
 
+import jax
 import pytest
+from steps_helpers import fast_compile
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_FIXTURES = REPO.parent / "shared" / "fixtures"
@@ -21,16 +25,18 @@ def fixtures_dir() -> Path:
   return SHARED_FIXTURES
 
 
-@functools.cache
-def _script_module(name: str) -> types.ModuleType:
-  spec = importlib.util.spec_from_file_location(f"_script_{name}", REPO / "scripts" / f"{name}.py")
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+@pytest.fixture(scope="module")
+def fast_jax(tmp_path_factory):
+  """XLA's cheap optimisation settings and a persistent compilation cache shared by the test modules.
 
-
-@pytest.fixture(scope="session")
-def script_module():
-  """`script_module("detect")` is scripts/detect.py as a module, loaded once per session (some scripts define
-  absl flags, which can be defined only once)."""
-  return _script_module
+  Compiling dominates the toy runs; folds and ablations of one model reuse its executables.
+  """
+  settings = {"jax_compilation_cache_dir": str(tmp_path_factory.getbasetemp() / "jax-cache"),
+              "jax_persistent_cache_min_compile_time_secs": 0.0, "jax_persistent_cache_min_entry_size_bytes": 0}
+  previous = {name: getattr(jax.config, name) for name in settings}
+  with fast_compile():
+    for name, value in settings.items():
+      jax.config.update(name, value)
+    yield
+    for name, value in previous.items():
+      jax.config.update(name, value)

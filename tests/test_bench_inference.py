@@ -1,7 +1,7 @@
 """benchmarks/bench_inference.py end to end on CPU through the GPU code path (bfloat16), demo-size models.
 
 Checks the bookkeeping the deployment claim rests on (parameters, XLA FLOPs per
-window against scripts/model_info.py's count, checkpoint size on disk, the
+window against jclip_eeg.models.info's count, checkpoint size on disk, the
 student/teacher ratios), not the speed.
 """
 
@@ -12,13 +12,15 @@ import sys
 from pathlib import Path
 
 import pytest
+from steps_helpers import write_tiny_bert
+
+from jclip_eeg.models.info import model_info
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO / "benchmarks"), str(REPO / "tests" / "train")]
+sys.path.insert(0, str(REPO / "benchmarks"))
 
 import _workload  # noqa: E402  pylint: disable=wrong-import-position
 import bench_inference  # noqa: E402
-from steps_helpers import write_tiny_bert  # noqa: E402
 
 LARGE_BATCH = 8
 CALLS = 3
@@ -51,10 +53,9 @@ def test_report_times_both_models_and_their_ratios(run):
   assert "| teacher |" in md and "| student |" in md and "Student/teacher throughput" in md
 
 
-def test_parameters_flops_and_checkpoints_are_the_models(run, script_module):
+def test_parameters_flops_and_checkpoints_are_the_models(run):
   flags, _, report = run
   configs = _workload.model_configs(bench_inference.parse_args(flags))
-  model_info = script_module("model_info").model_info
   for role, measured in report["models"].items():
     info = model_info(configs[role], batch=LARGE_BATCH)
     assert measured["params"]["total"] == info["params"]["total"]

@@ -1,13 +1,17 @@
 """jax.export of tiny untrained stages: the same probabilities as the in-process model at two batch sizes, a
-serialised round trip, and an artefact that loads with only jax + numpy.
+serialised round trip, an artefact that loads with only jax + numpy, and a student folder that works alone.
 
 No training runs here: each stage directory is written the way the training loop leaves it (config.json,
-result.json, an Orbax checkpoint saved by `checkpoint.Checkpoints`) from a freshly built tiny model.
+class-text features, result.json, an Orbax checkpoint saved by `checkpoints.Checkpoints`) from a freshly
+built tiny model.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,16 +21,18 @@ import jax
 import ml_collections
 import numpy as np
 import pytest
+from steps_helpers import fast_compile, write_tiny_bert
 
-from jclip_eeg import config_lib, export
+from jclip_eeg import config_lib, export, sharding
+from jclip_eeg.data import synthetic
 from jclip_eeg.errors import DataError
-from jclip_eeg.eval import detection
-from jclip_eeg.train import loop, sharding
-from jclip_eeg.train.checkpoint import SELECTION_METRIC, Checkpoints
+from jclip_eeg.eval import events
+from jclip_eeg.eval.events import PostProcessing
+from jclip_eeg.runs import inference, stage as stage_lib
+from jclip_eeg.runs.checkpoints import SELECTION_METRIC, Checkpoints
+from jclip_eeg.train import loop
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests" / "train"))
-from steps_helpers import fast_compile, write_tiny_bert  # noqa: E402  (the tiny BERT of the training tests)
 
 _EEG = dict(n_filters=4, temporal_kernel=9, pool_size=16, pool_stride=8, d_model=8, n_heads=2, ffn_mult=2,
             n_prompts=1, head_hidden=8, n_layers=1)
@@ -43,18 +49,28 @@ def _stage_config(role: str, bert: Path) -> ml_collections.ConfigDict:
     config.model.text.update(dict(checkpoint=str(bert), n_context=2, max_length=32))
     if role == "student":
       config.model.teacher_embed_dim = 8
-      config.student.teacher_workdir = ""  # the teacher is the sibling stage directory
+      config.teacher_workdir = ""  # the teacher is the sibling stage directory
   return config
 
 
-def _write_stage(stage_dir: Path, config: ml_collections.ConfigDict) -> None:
-  """A finished stage as the loop leaves it, holding the freshly initialised model as its best checkpoint."""
-  built = loop.build(config, 1, sharding.make_mesh(jax.devices()[:1]))
+def _write_stage(stage_dir: Path, config: ml_collections.ConfigDict, text_features: jax.Array | None = None
+                 ) -> jax.Array:
+  """A finished stage as the loop leaves it, holding the freshly initialised model as its best checkpoint;
+  returns the class-text features it predicts with (a teacher's own, or the given teacher's)."""
+  mesh = sharding.make_mesh(jax.devices()[:1])
+  built = loop.build(config, 1, mesh)
   checkpoints = Checkpoints(stage_dir / "checkpoints", async_save=False)
   checkpoints.save(built.state, iter(grain.MapDataset.range(1).to_iter_dataset()), {SELECTION_METRIC: 0.5})
   checkpoints.close()
+  weights = (built.state.params, built.state.rest)
+  if text_features is None:
+    text_features = inference.class_text_features(weights, graphdef=built.graphdef, mesh=mesh)
+  stage_lib.save_text_features(stage_dir, text_features)
   (stage_dir / "config.json").write_text(config.to_json())
-  (stage_dir / "result.json").write_text(json.dumps({"total_steps": 1, "best_step": 0}))
+  detection = dataclasses.asdict(PostProcessing(min_duration_s=3.0))
+  (stage_dir / "result.json").write_text(json.dumps(
+      {"total_steps": 1, "best_step": 0, "fingerprint": inference.fingerprint(weights), "detection": detection}))
+  return text_features
 
 
 @pytest.fixture(scope="module")
@@ -63,14 +79,14 @@ def workdir(tmp_path_factory) -> Path:
   tmp = tmp_path_factory.mktemp("export")
   bert = write_tiny_bert(tmp / "bert")
   with fast_compile():
-    for role in ("teacher", "student"):
-      _write_stage(tmp / "work" / role, _stage_config(role, bert))
+    features = _write_stage(tmp / "work" / "teacher", _stage_config("teacher", bert))
+    _write_stage(tmp / "work" / "student", _stage_config("student", bert), features)
     yield tmp / "work"
 
 
 @pytest.fixture(scope="module")
-def stages(workdir) -> dict[str, detection.StageModel]:
-  return {role: detection.load_stage(workdir / role) for role in ("teacher", "student")}
+def stages(workdir) -> dict[str, inference.Predictor]:
+  return {role: stage_lib.load(workdir / role).predictor() for role in ("teacher", "student")}
 
 
 def _windows(n: int, seed: int) -> np.ndarray:
@@ -80,19 +96,21 @@ def _windows(n: int, seed: int) -> np.ndarray:
 @pytest.mark.parametrize("role", ["student", "teacher"])
 def test_exported_matches_in_process_model_at_two_batch_sizes(workdir, stages, role):
   exported, meta = export.export_program(workdir / role)
-  model = stages[role]
+  predictor = stages[role]
   x = _windows(7, seed=0)
   for batch in (3, 7):
-    want = np.asarray(model.predict_fn(model.state, x[:batch]))
+    want = np.asarray(predictor(x[:batch]))
     got = np.asarray(exported.call(x[:batch]))
     assert got.shape == (batch, len(meta["class_names"]))
     np.testing.assert_allclose(got, want, atol=1e-6)
   assert meta["role"] == role and meta["window_samples"] == _N_TIMES and len(meta["channel_names"]) == 23
+  assert meta["detection"]["min_duration_s"] == 3.0  # the stage's own detection settings travel with it
+  assert meta["fingerprint"] == json.loads((workdir / role / "result.json").read_text())["fingerprint"]
 
 
 def test_artefact_round_trip_and_loads_with_only_jax_and_numpy(workdir, stages, tmp_path):
   x = _windows(5, seed=1)
-  want = {role: np.asarray(model.predict_fn(model.state, x)) for role, model in stages.items()}
+  want = {role: np.asarray(predictor(x)) for role, predictor in stages.items()}
   sizes = {}
   for role in want:
     out = tmp_path / f"{role}.jaxexport"
@@ -120,3 +138,27 @@ def test_load_rejects_other_files(tmp_path):
   (tmp_path / "bad.jaxexport").write_text("not a zip")
   with pytest.raises(DataError, match="not an exported jclip-eeg model"):
     export.load(tmp_path / "bad.jaxexport")
+
+
+def test_a_student_folder_copied_alone_detects_and_exports(workdir, tmp_path):
+  """runs/x/student copied anywhere works without its teacher: scripts/detect.py and scripts/export.py."""
+  alone = tmp_path / "elsewhere" / "my_student"
+  shutil.copytree(workdir / "student", alone)
+  raw = tmp_path / "raw"
+  synthetic.generate(raw, n_patients=1, recordings_per_patient=1, duration_s=60, seizures_per_recording=(1, 1),
+                     seizure_duration_s=(10, 14))
+  edf_path = next(raw.glob("chb01/*.edf"))
+  env = dict(os.environ, PYTHONPATH=str(REPO), JAX_PLATFORMS="cpu", JAX_DISABLE_MOST_OPTIMIZATIONS="1")
+  artefact = tmp_path / "student.jaxexport"
+  runs = {"export": ["--model", str(alone), "--out", str(artefact)],
+          "detect": ["--model", str(alone), "--edf", str(edf_path), "--out", str(tmp_path / "stage.tsv")]}
+  for script, argv in runs.items():
+    done = subprocess.run([sys.executable, str(REPO / "scripts" / f"{script}.py"), *argv], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+  assert "minimum 3 s" in done.stdout  # detect used the stage's own settings
+  done = subprocess.run([sys.executable, str(REPO / "scripts" / "detect.py"), "--model", str(artefact), "--edf",
+                         str(edf_path), "--out", str(tmp_path / "artefact.tsv")], env=env, capture_output=True,
+                        text=True, timeout=300)
+  assert done.returncode == 0, done.stderr[-3000:]
+  assert events.read_tsv(tmp_path / "artefact.tsv") == events.read_tsv(tmp_path / "stage.tsv")

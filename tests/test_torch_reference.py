@@ -19,7 +19,7 @@ from flax import nnx
 torch = pytest.importorskip("torch")
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO / "benchmarks"), str(REPO / "tests" / "train")]
+sys.path.insert(0, str(REPO / "benchmarks"))
 
 import torch_reference as tr  # noqa: E402  pylint: disable=wrong-import-position
 from steps_helpers import BATCH, build, fast_compile, separable_batch, tiny_config, write_tiny_bert  # noqa: E402

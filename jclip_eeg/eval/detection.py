@@ -28,7 +28,6 @@ window covers takes the last covered second's value.
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import math
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -37,8 +36,8 @@ from typing import Any
 import numpy as np
 import tqdm
 
-from jclip_eeg.data import edf
-from jclip_eeg.data.datasets import Montage
+from jclip_eeg import export
+from jclip_eeg.data import datasets, edf
 from jclip_eeg.data.preprocess import (
   PreprocessSettings,
   filter_resample,
@@ -47,10 +46,8 @@ from jclip_eeg.data.preprocess import (
 )
 from jclip_eeg.errors import ConfigError, DataError
 from jclip_eeg.eval.events import DetectedEvent, PostProcessing, to_events
+from jclip_eeg.runs import stage as stage_lib
 
-# dataset -> reader module holding its channel MONTAGE.
-_MONTAGE_MODULES = {"chbmit": "chbmit", "synthetic": "chbmit", "tusz": "tusz", "neonatal": "neonatal",
-                    "aubmc": "aubmc"}
 _PAD_CYCLES = 3.0  # overlap = this many periods of the high-pass edge, as preprocess pads
 _BATCH = 256
 
@@ -62,7 +59,7 @@ class Predictor:
   Attributes:
     predict: (B, C, T) float32 z-scored windows -> (B, n_classes) probabilities.
     metadata: dataset, class_names, channel_names, sfreq (Hz), window_samples,
-      band_hz, role, prediction (see `model_metadata`).
+      band_hz, role, prediction, detection (`runs.stage.FinishedStage.metadata`).
   """
   predict: Callable[[np.ndarray], np.ndarray]
   metadata: Mapping[str, Any]
@@ -80,69 +77,26 @@ class Detection:
 # ============================================================================= models
 
 
-def model_metadata(config: Any) -> dict[str, Any]:
-  """What inference needs besides the weights, from a run config (JSON-ready)."""
-  from jclip_eeg.data import datasets
-  spec = datasets.get(config.data.dataset, **dict(config.data.get("options") or {})).spec
-  if config.data.n_channels != len(spec.channel_names):
-    raise ConfigError(f"config.data.n_channels: {config.data.n_channels}, but the {config.data.dataset} montage "
-                      f"has {len(spec.channel_names)} channels")
-  return {"dataset": config.data.dataset,
-          "class_names": list(config.data.class_names), "channel_names": list(spec.channel_names),
-          "sfreq": float(spec.sfreq), "window_samples": int(config.data.n_times),
-          "band_hz": list(spec.band_hz), "role": config.model.role, "prediction": config.model.prediction}
-
-
-@dataclasses.dataclass(frozen=True)
-class StageModel:
-  """A finished stage at its best checkpoint, on one device.
-
-  Attributes:
-    config: the stage's run config.
-    predict_fn: `steps.make_predict_fn` result, called as predict_fn(state, x).
-    state: the restored TrainState.
-    text_features: (n_classes, E) class-text features (the teacher's U_T).
-  """
-  config: Any
-  predict_fn: Any
-  state: Any
-  text_features: Any
-
-
-def load_stage(stage_dir: str | Path) -> StageModel:
-  """The best checkpoint of a finished stage directory (W/teacher or W/student).
+def load_predictor(path: str | Path) -> Predictor:
+  """A finished stage directory (W/student, W/teacher) or an exported artefact (`scripts/export.py`).
 
   Raises:
-    ConfigError: not a finished stage (no config.json / result.json).
+    ConfigError, DataError: `path` is neither (the message says what was expected).
   """
-  import jax
-
-  from jclip_eeg.train import loop, sharding, steps
-  stage_dir = Path(stage_dir)
-  if not ((stage_dir / "config.json").is_file() and (stage_dir / "result.json").is_file()):
-    raise ConfigError(f"{stage_dir}: not a finished training stage (expected config.json and result.json, "
-                      "e.g. runs/demo/student) nor an exported .jaxexport file")
-  mesh = sharding.make_mesh(jax.devices()[:1])
-  stage = loop.load_stage(stage_dir, mesh)
-  predict_fn = steps.make_predict_fn(stage.graphdef, stage.config, mesh, stage.text_features)
-  return StageModel(stage.config, predict_fn, stage.state, stage.text_features)
-
-
-def load_predictor(path: str | Path) -> Predictor:
-  """A stage directory (W/student, W/teacher) or an exported artefact (`scripts/export.py`)."""
   path = Path(path)
   if path.is_file():
-    from jclip_eeg import export
     model = export.load(path)
     return Predictor(model, model.metadata)
-  stage = load_stage(path)
-  return Predictor(lambda x: np.asarray(stage.predict_fn(stage.state, x)), model_metadata(stage.config))
+  if not path.is_dir():
+    raise ConfigError(f"{path}: no such stage directory (e.g. runs/demo/student) or exported .jaxexport file")
+  stage = stage_lib.load(path)
+  predict = stage.predictor()
+  return Predictor(lambda x: np.asarray(predict(x)), stage.metadata())
 
 
-def montage(dataset: str) -> Montage:
-  if dataset not in _MONTAGE_MODULES:
-    raise ConfigError(f"dataset {dataset!r}: unknown; known: {', '.join(_MONTAGE_MODULES)}")
-  return importlib.import_module(f"jclip_eeg.data.datasets.{_MONTAGE_MODULES[dataset]}").MONTAGE
+def settings_of(metadata: Mapping[str, Any]) -> PostProcessing:
+  """The post-processing a model carries (tuned or default when it was trained), else the defaults."""
+  return PostProcessing(**(metadata.get("detection") or {}))
 
 
 # ============================================================================= streaming EDF reading
@@ -245,13 +199,16 @@ def per_second(seizure: np.ndarray, stride_s: float, window_s: float, duration_s
   return sums[previous] / counts[previous]
 
 
-def detect(predictor: Predictor, edf_path: str | Path, settings: PostProcessing = PostProcessing(),
+def detect(predictor: Predictor, edf_path: str | Path, settings: PostProcessing | None = None,
            stride_s: float = 1.0, block_s: float = 600.0, progress: bool = False) -> Detection:
-  """Seizure events in one EDF recording (module docstring)."""
+  """Seizure events in one EDF recording (module docstring); `settings` default: the model's own."""
   meta = predictor.metadata
+  settings = settings or settings_of(meta)
   if not stride_s > 0:
     raise ConfigError(f"stride_s: {stride_s}; expected > 0 seconds")
-  chosen = montage(meta["dataset"])
+  if not block_s > 0:
+    raise ConfigError(f"block_s: {block_s}; expected > 0 seconds")
+  chosen = datasets.get(meta["dataset"]).montage
   if tuple(chosen.channel_names) != tuple(meta["channel_names"]):
     raise ConfigError(f"the model's channels {meta['channel_names']} are not the {meta['dataset']} montage's")
   reader = edf.EdfBlocks(edf_path, chosen.picks, normalise=chosen.normalise)

@@ -34,117 +34,68 @@ import dataclasses
 import functools
 import re
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import mne
 import numpy as np
 from flax import nnx
 
 from jclip_eeg.data import loader
 from jclip_eeg.data.store import EpochStore
-from jclip_eeg.errors import ConfigError, DataError
+from jclip_eeg.errors import DataError
 from jclip_eeg.models.clip import prediction_logits
-from jclip_eeg.train import loop, steps
+from jclip_eeg.runs import inference
+from jclip_eeg.runs.stage import FinishedStage
 
 _MONTAGES = ("colin27_1020", "standard_1020")
 _REPEAT_SUFFIX = re.compile(r"-\d+$")  # `distinct_names` marks repeated labels `L-0`, `L-1`
 
 
-# ============================================================================= a finished stage
-
-
-@dataclasses.dataclass(frozen=True)
-class Stage:
-  """A finished training stage at its best checkpoint, ready for inference.
-
-  Attributes:
-    role: "teacher" or "student".
-    config: the stage's config (`<stage>/config.json`).
-    result: its result.json.
-    graphdef, state: the model at `result["best_step"]`.
-    text_features: (n_classes, E) the teacher's frozen class-text features.
-    split: the data split it was trained and tested on.
-  """
-  role: str
-  config: ml_collections.ConfigDict
-  result: dict[str, Any]
-  graphdef: nnx.GraphDef
-  state: steps.TrainState
-  text_features: jax.Array
-  split: loop.DataSplit
-
-
-def load_stage(workdir: str | Path, role: str, mesh: jax.sharding.Mesh) -> Stage:
-  """The best checkpoint of stage `role` in a finished training workdir (scripts/train.py's output).
-
-  Raises:
-    ConfigError: the stage is missing or unfinished (no result.json).
-    DataError: its store cannot be opened (the message says how to prepare it).
-  """
-  stage_dir = Path(workdir) / role
-  if role not in loop.STAGES:
-    raise ConfigError(f"stage {role!r}: expected one of {loop.STAGES}")
-  if not (stage_dir / "result.json").is_file():
-    raise ConfigError(f"{stage_dir}: no finished {role} stage (config.json and result.json expected); "
-                      "train it with scripts/train.py")
-  stage = loop.load_stage(stage_dir, mesh)
-  return Stage(role, stage.config, stage.result, stage.graphdef, stage.state, stage.text_features,
-               loop.load_split(stage.config.data))
-
-
-def predict(stage: Stage, rows: np.ndarray, mesh: jax.sharding.Mesh) -> tuple[np.ndarray, np.ndarray]:
-  """(y (n,) int, probabilities (n, n_classes)) of the store windows `rows`, in eval mode."""
-  predict_fn = steps.make_predict_fn(stage.graphdef, stage.config, mesh, stage.text_features)
-  return loop.predict(predict_fn, stage.state, stage.split, rows, stage.config, mesh)
-
-
 # ============================================================================= attribution
 
 
-def _target_logits(graphdef: nnx.GraphDef, mode: str, state: steps.TrainState, text_features: jax.Array,
+def _target_logits(graphdef: nnx.GraphDef, mode: str, weights: inference.Weights, text_features: jax.Array,
                    x: jax.Array, target: jax.Array) -> jax.Array:
   """(B,) centred logit z_target of each window x (B, C, T), eval mode (module docstring)."""
-  model = steps.merge_model(graphdef, state)
-  model.eval()
+  model = inference.merge(graphdef, weights)
   logits = prediction_logits(model.clip_head(model.encode_eeg(x), text_features), mode)
   centred = logits - logits.mean(axis=-1, keepdims=True)
   return jnp.take_along_axis(centred, target[:, None], axis=-1)[:, 0]
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1))
-def _channel_scores(graphdef: nnx.GraphDef, mode: str, state: steps.TrainState, text_features: jax.Array,
+def _channel_scores(graphdef: nnx.GraphDef, mode: str, weights: inference.Weights, text_features: jax.Array,
                     x: jax.Array, target: jax.Array) -> jax.Array:
   """(B, C) gradient x input of the centred target logit, summed over time (module docstring)."""
   # Windows are independent in eval mode, so the gradient of the sum is each window's own gradient.
-  total = lambda x: _target_logits(graphdef, mode, state, text_features, x, target).sum()
+  total = lambda x: _target_logits(graphdef, mode, weights, text_features, x, target).sum()
   return (x * jax.grad(total)(x)).sum(axis=-1)
 
 
-def predict_logits(stage: Stage, x: jax.Array, target: jax.Array) -> np.ndarray:
+def predict_logits(stage: FinishedStage, x: jax.Array, target: jax.Array) -> np.ndarray:
   """(B,) centred logit of class target (B,) for windows x (B, C, T): the quantity ECAM attributes."""
   return np.asarray(jax.jit(_target_logits, static_argnums=(0, 1))(
-      stage.graphdef, stage.config.model.prediction, stage.state, stage.text_features, x, jnp.asarray(target)))
+      stage.graphdef, stage.config.model.prediction, stage.weights, stage.text_features, x, jnp.asarray(target)))
 
 
-def channel_scores(stage: Stage, rows: np.ndarray, *, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
-  """Per-window channel scores of store windows `rows` for their own class.
+def channel_scores(stage: FinishedStage, store: str, rows: np.ndarray, *,
+                   batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+  """Per-window channel scores of the windows `rows` of `store` for their own class.
 
   Returns:
     (y (n,) int labels, scores (n, C) float32, gradient x input of each
     window's own class logit; positive = evidence for that class).
   """
   if len(rows) == 0:
-    raise DataError(f"{stage.split.store}: no windows to attribute")
+    raise DataError(f"{store}: no windows to attribute")
   ys, scores = [], []
   mode = stage.config.model.prediction
-  for batch in loader.eval_batches(stage.split.store, rows, batch_size=batch_size):
+  for batch in loader.eval_batches(store, rows, batch_size=batch_size):
     keep = batch["valid"]
     x, y = jnp.asarray(batch["x"][keep]), jnp.asarray(batch["y"][keep])
-    scores.append(np.asarray(_channel_scores(stage.graphdef, mode, stage.state, stage.text_features, x, y)))
+    scores.append(np.asarray(_channel_scores(stage.graphdef, mode, stage.weights, stage.text_features, x, y)))
     ys.append(np.asarray(batch["y"][keep]))
   return np.concatenate(ys), np.concatenate(scores)
 
@@ -191,19 +142,19 @@ def class_maps(y: np.ndarray, scores: np.ndarray, class_names: Sequence[str],
   return Ecam(tuple(class_names), tuple(channel_names), maps, n_windows)
 
 
-def compute_ecam(stage: Stage, rows: np.ndarray, *, max_windows_per_class: int = 2000, seed: int = 0,
-                 batch_size: int = 256) -> Ecam:
-  """The ECAM of a stage over store windows `rows` (e.g. its test part).
+def compute_ecam(stage: FinishedStage, store: str, rows: np.ndarray, *, max_windows_per_class: int = 2000,
+                 seed: int = 0, batch_size: int = 256) -> Ecam:
+  """The ECAM of a stage over the windows `rows` of `store` (e.g. its test part).
 
   At most `max_windows_per_class` windows per class are used (a fixed random
   draw, `seed`), which bounds the cost on large test folds.
   """
-  store = EpochStore(stage.split.store)
-  y = np.asarray(store.y)[rows]
+  opened = EpochStore(store)
+  y = np.asarray(opened.y)[rows]
   rng = np.random.default_rng(seed)
   picked = [rng.permutation(rows[y == k])[:max_windows_per_class] for k in np.unique(y)]
-  labels, scores = channel_scores(stage, np.sort(np.concatenate(picked)), batch_size=batch_size)
-  return class_maps(labels, scores, stage.split.class_names, store.channel_names)
+  labels, scores = channel_scores(stage, store, np.sort(np.concatenate(picked)), batch_size=batch_size)
+  return class_maps(labels, scores, opened.class_names, opened.channel_names)
 
 
 # ============================================================================= scalp positions

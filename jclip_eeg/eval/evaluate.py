@@ -1,13 +1,11 @@
-"""Evaluate a trained stage of a workdir on a store, a raw dataset folder, or the run's own split.
+"""Evaluate a finished stage of a workdir on its own split, another store, or a raw dataset folder.
 
   report = evaluate_workdir("runs/demo", stage="student", split="test")
 
-The model is the stage's best validation checkpoint (the one the training
-loop scored on the test fold), rebuilt from `<workdir>/<stage>/config.json`;
-a student takes its frozen class-text features from its teacher's best
-checkpoint, as in training. Predictions go through the loop's own
-`loop.evaluate`, so evaluating the run's test fold reproduces the
-`test` report in `<stage>/result.json` exactly.
+The model is the stage's best validation checkpoint (`runs.stage.load`: the
+one the training loop scored on the test fold). Predictions go through the
+same `runs.inference.evaluate_rows` as in training, so evaluating the run's
+test fold reproduces the `test` report in `<stage>/result.json` exactly.
 
 Data (`store` / `raw`, `split`):
   * neither: the run's own store; `split` "test" (default) / "val" / "all".
@@ -21,9 +19,7 @@ Data (`store` / `raw`, `split`):
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
-import json
 from pathlib import Path
 from typing import Any
 
@@ -33,54 +29,25 @@ import numpy as np
 
 from jclip_eeg.data.prepare import prepare_store
 from jclip_eeg.errors import ConfigError
-from jclip_eeg.train import loop, sharding, steps
+from jclip_eeg.runs import inference, split as split_lib, stage as stage_lib
 
 SPLITS = ("test", "val", "all")
 
 
-@dataclasses.dataclass(frozen=True)
-class Stage:
-  """A finished training stage at its best validation checkpoint, ready to predict.
-
-  Attributes:
-    role: "teacher" or "student".
-    config: the stage's config (`<stage>/config.json`).
-    result: its `result.json` (best_step, test report, ...).
-    state: the TrainState restored at `result["best_step"]`.
-    predict_fn: `predict_fn(state, x (B, C, T))` -> (B, n_classes) probabilities.
-  """
-  role: str
-  config: ml_collections.ConfigDict
-  result: dict[str, Any]
-  state: steps.TrainState
-  predict_fn: steps.BoundStep
-
-
 def default_stage(workdir: str | Path) -> str:
   """"student" when the workdir holds a finished student, else "teacher"."""
-  return "student" if (Path(workdir) / "student" / "result.json").is_file() else "teacher"
+  return "student" if stage_lib.is_finished(Path(workdir) / "student") else "teacher"
 
 
-def load_stage_config(workdir: str | Path, role: str) -> ml_collections.ConfigDict:
-  """The config of stage `role` of `workdir` (`<workdir>/<role>/config.json`)."""
-  if role not in loop.STAGES:
-    raise ConfigError(f"stage {role!r}: expected one of {loop.STAGES}")
-  path = Path(workdir) / role / "config.json"
-  if not path.is_file():
-    raise ConfigError(f"{path}: missing; no {role} stage trained by scripts/train.py in {workdir}")
-  return ml_collections.ConfigDict(json.loads(path.read_text()))
-
-
-def load_stage(workdir: str | Path, role: str, mesh: jax.sharding.Mesh) -> Stage:
-  """The best checkpoint of stage `role` ("teacher" | "student") of `workdir`.
-
-  Raises:
-    ConfigError: unknown role, or the stage (or a student's teacher) is not finished.
-  """
-  load_stage_config(workdir, role)  # a clear error for an unknown or untrained stage
-  stage = loop.load_stage(Path(workdir) / role, mesh)
-  predict_fn = steps.make_predict_fn(stage.graphdef, stage.config, mesh, stage.text_features)
-  return Stage(role, stage.config, stage.result, stage.state, predict_fn)
+def stage_dir(workdir: str | Path, role: str) -> Path:
+  """`<workdir>/<role>`; ConfigError for an unknown role or a stage that was never trained there."""
+  if role not in stage_lib.STAGES:
+    raise ConfigError(f"stage {role!r}: expected one of {stage_lib.STAGES}")
+  directory = Path(workdir) / role
+  if not (directory / stage_lib.CONFIG).is_file():
+    raise ConfigError(f"{directory / stage_lib.CONFIG}: missing; no {role} stage trained by scripts/train.py "
+                      f"in {workdir}")
+  return directory
 
 
 def raw_cache_dir(workdir: str | Path, raw: str | Path, dataset: str) -> Path:
@@ -96,30 +63,25 @@ def prepare_raw(data: ml_collections.ConfigDict, raw: str | Path, dataset: str, 
   """
   options = dict(data.get("options") or {}) if dataset == data.dataset else {}
   prepare_store(dataset, raw, out, options=options, label_rule=data.label_rule,
-                progress=loop.is_main_process())
+                progress=jax.process_index() == 0)
   return Path(out)
 
 
-def rows_of(data: ml_collections.ConfigDict, split: str) -> loop.DataSplit:
+def rows_to_score(data: ml_collections.ConfigDict, split: str) -> np.ndarray:
   """The windows of `data.store` to score: the run's fold part ("test" / "val") or every window ("all").
 
-  The returned split's `test` holds the rows; the store's classes and window
-  shape are checked against `data` (DataError naming both when they differ).
+  The store's classes and window shape are checked against `data` (DataError naming both when they differ).
   """
   if split not in SPLITS:
     raise ConfigError(f"split {split!r}: expected one of {SPLITS}")
-  if split != "all":
-    fold = loop.load_split(data)
-    return dataclasses.replace(fold, test=fold.test if split == "test" else fold.val)
-  store = loop.open_store(data)
-  empty = np.zeros(0, np.int64)
-  rows = np.arange(len(store.y), dtype=np.int64)
-  return loop.DataSplit(str(data.store), store.class_names, empty, empty, rows,
-                        {"store": str(data.store), "split": "all"})
+  if split == "all":
+    return np.arange(len(split_lib.open_store(data).y), dtype=np.int64)
+  fold = split_lib.load_split(data)
+  return fold.test if split == "test" else fold.val
 
 
 def evaluate_workdir(workdir: str | Path, *, stage: str | None = None, store: str | Path | None = None,
-                     split: str | None = None) -> dict[str, Any]:
+                     split: str | None = None, progress: bool = False) -> dict[str, Any]:
   """`classification_report` (+ `loss`) of a finished stage on the chosen windows (module docstring).
 
   Args:
@@ -127,18 +89,19 @@ def evaluate_workdir(workdir: str | Path, *, stage: str | None = None, store: st
     stage: "teacher" / "student"; default `default_stage(workdir)`.
     store: a prepared store to score instead of the run's own.
     split: "test" / "val" / "all"; default "test" for the run's store, "all" for another.
+    progress: show a progress bar while predicting.
   Returns:
     The report plus `workdir`, `stage`, `store`, `split`, `checkpoint_step`.
   """
   stage = stage or default_stage(workdir)
   split = split or ("test" if store is None else "all")
-  mesh = sharding.make_mesh()
-  loaded = load_stage(workdir, stage, mesh)
-  data = loaded.config.data
+  finished = stage_lib.load(stage_dir(workdir, stage))
+  data = finished.config.data
   if store is not None:
     data = ml_collections.ConfigDict(data.to_dict())
     data.update(dict(store=str(store), prepare=False))  # never generate data into a path the user named
-  part = rows_of(data, split)
-  report = loop.evaluate(loaded.predict_fn, loaded.state, part, part.test, loaded.config, mesh)
+  rows = rows_to_score(data, split)
+  report = inference.evaluate_rows(finished.predictor(), str(data.store), rows, tuple(data.class_names),
+                                   batch_size=finished.config.train.eval_batch_size, progress=progress)
   return {"workdir": str(workdir), "stage": stage, "store": str(data.store), "split": split,
-          "checkpoint_step": loaded.result["best_step"]} | report
+          "checkpoint_step": finished.result["best_step"]} | report

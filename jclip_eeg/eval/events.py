@@ -36,6 +36,7 @@ import numpy as np
 from timescoring import scoring
 from timescoring.annotations import Annotation
 
+from jclip_eeg.data import datasets
 from jclip_eeg.errors import ConfigError, DataError
 
 COLUMNS = ("onset", "duration", "eventType", "confidence", "channels", "dateTime", "recordingDuration")
@@ -160,6 +161,19 @@ def read_tsv(path: str | Path) -> tuple[list[DetectedEvent], float]:
   if math.isnan(duration):
     raise DataError(f"{path}: events.tsv has no rows (even a seizure-free recording has a 'bckg' row)")
   return events, duration
+
+
+def reference_intervals(annotation: str | Path, edf_path: str | Path) -> list[tuple[float, float]]:
+  """Seizure (start s, end s) of the recording `edf_path` in a reference annotation file.
+
+  An events.tsv (SzCORE) is read here; any dataset's own annotation file goes
+  to its reader (`datasets.reference_events`: a CHB-MIT summary, a TUSZ
+  .csv/.csv_bi/.tse/.tse_bi, a Helsinki annotations_2017_X.csv, ...).
+  """
+  annotation = Path(annotation)
+  if annotation.suffix == ".tsv":
+    return [(e.onset, e.end) for e in read_tsv(annotation)[0]]
+  return [(e.start_s, e.end_s) for e in datasets.reference_events(annotation, edf_path)]
 
 
 # ----------------------------------------------------------------------------- scoring

@@ -1,8 +1,8 @@
-"""Evaluation pictures: ROC curves, probability timelines with true seizures shaded, ECAM topomaps.
+"""Evaluation pictures: confusion matrices, ROC curves, probability timelines, ECAM topomaps.
 
 Every function draws on matplotlib's Agg canvas (a `Figure`, no pyplot
-state, no display) and writes one PNG. Confusion matrices are drawn by
-`jclip_eeg.train.reporting.plot_confusion_matrices`.
+state, no display) and writes one PNG. `draw_run` draws them all for the
+finished stages of a workdir (scripts/plots.py).
 
 Seizure probability: for two classes the positive class's probability, for
 more classes 1 - p(background), i.e. "any seizure type".
@@ -14,14 +14,20 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import mne
 import numpy as np
+import tqdm
 from matplotlib.figure import Figure
 from sklearn.metrics import auc, roc_curve
 
-from jclip_eeg.errors import DataError
+from jclip_eeg import jsonio
+from jclip_eeg.data.store import EpochStore
+from jclip_eeg.errors import ConfigError, DataError
 from jclip_eeg.eval import ecam as ecam_lib
+from jclip_eeg.metrics import classification_report
+from jclip_eeg.runs import inference, split as split_lib, stage as stage_lib
 
 BACKGROUND = 0  # the non-seizure class index, as in eval.metrics
 
@@ -33,6 +39,31 @@ def seizure_probability(probs: np.ndarray, background: int = BACKGROUND) -> np.n
   if probs.shape[1] == 2:
     return probs[:, 1 - background]
   return 1.0 - probs[:, background]
+
+
+# ----------------------------------------------------------------------------- confusion matrices
+
+
+def plot_confusion_matrices(reports: Mapping[str, Mapping[str, Any]], path: str | os.PathLike) -> None:
+  """Row-normalised test confusion matrices side by side, counts written in the cells.
+
+  Args:
+    reports: stage name -> `classification_report` dict.
+    path: the PNG to write.
+  """
+  fig = Figure(figsize=(4.5 * len(reports), 4), layout="constrained")
+  axes = fig.subplots(1, len(reports), squeeze=False)[0]
+  for ax, (stage, report) in zip(axes, reports.items()):
+    counts = np.asarray(report["confusion_matrix"], dtype=float)
+    rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    ax.imshow(rates, vmin=0, vmax=1, cmap="Blues")
+    names = report["class_names"]
+    ax.set(title=f"{stage}: test (F1 macro {report['f1_macro']:.3f})", xlabel="predicted", ylabel="true",
+           xticks=range(len(names)), yticks=range(len(names)), xticklabels=names, yticklabels=names)
+    for (i, j), count in np.ndenumerate(counts):
+      ax.text(j, i, f"{int(count)}", ha="center", va="center",
+              color="white" if rates[i, j] > 0.5 else "black")
+  fig.savefig(path, dpi=100)
 
 
 # ----------------------------------------------------------------------------- ROC
@@ -173,3 +204,47 @@ def plot_ecam(maps: Mapping[str, ecam_lib.Ecam], path: str | os.PathLike) -> Non
   if image is not None:
     fig.colorbar(image, ax=axes, shrink=0.8, label="relative importance")
   fig.savefig(path, dpi=100)
+
+
+# ----------------------------------------------------------------------------- a finished run
+
+
+def draw_run(workdir: str | os.PathLike, roles: Sequence[str], out: str | os.PathLike, *, max_recordings: int,
+             ecam_windows: int, progress: bool = False) -> list[Path]:
+  """Every picture of the finished stages `roles` of a workdir, on their test fold, into `out`.
+
+  Writes roc.png, confusion_matrices.png, ecam.png + ecam.json and
+  timelines/<recording>.png (at most `max_recordings`, seizures first).
+  Returns the written paths.
+
+  Raises:
+    ConfigError: none of `roles` has finished in `workdir`.
+  """
+  workdir, out = Path(workdir), Path(out)
+  present = [r for r in roles if stage_lib.is_finished(workdir / r)]
+  if not present:
+    raise ConfigError(f"{workdir}: none of the stages {list(roles)} has finished (no <stage>/result.json); "
+                      "train with scripts/train.py first")
+  predictions, maps = {}, {}
+  with tqdm.tqdm(total=2 * len(present), desc="plots", unit="step", disable=not progress) as bar:
+    for role in present:
+      stage = stage_lib.load(workdir / role)
+      split = split_lib.load_split(stage.config.data)  # every stage of one workdir shares it (the loop checks)
+      predictions[role] = inference.predict_rows(stage.predictor(), split.store, split.test,
+                                                 batch_size=stage.config.train.eval_batch_size)
+      bar.update()
+      maps[role] = ecam_lib.compute_ecam(stage, split.store, split.test, max_windows_per_class=ecam_windows)
+      bar.update()
+  out.mkdir(parents=True, exist_ok=True)
+  written = [out / "roc.png", out / "confusion_matrices.png", out / "ecam.png", out / "ecam.json"]
+  plot_roc(predictions, split.class_names, written[0])
+  plot_confusion_matrices({r: classification_report(y, p, split.class_names) for r, (y, p) in predictions.items()},
+                          written[1])
+  plot_ecam(maps, written[2])
+  jsonio.write_json(written[3], {role: m.to_json() for role, m in maps.items()})
+  store = EpochStore(split.store)
+  y = next(iter(predictions.values()))[0]
+  written += plot_timelines(store.recording[split.test], np.asarray(store.start_s)[split.test], y,
+                            {r: p for r, (_, p) in predictions.items()}, store.x.shape[2] / store.sfreq,
+                            out / "timelines", max_recordings)
+  return written

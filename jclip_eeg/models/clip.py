@@ -183,6 +183,20 @@ def build_model(config: ml_collections.ConfigDict, *, rngs: nnx.Rngs) -> CLIPMod
   raise ConfigError(f"model.role must be 'teacher' or 'student', got {model_cfg.role!r}")
 
 
+def forward(model: CLIPModel | StudentModel, x: jax.Array, text_features: jax.Array | None = None
+            ) -> dict[str, jax.Array]:
+  """The outputs dict of `model` on x (B, C, T); with `text_features` (n_classes, E) no text tower runs.
+
+  A teacher given its (frozen) class-text features skips BERT; a student
+  always needs them (its teacher's U_T).
+  """
+  if text_features is None:
+    return model(x)
+  if isinstance(model, StudentModel):
+    return model(x, text_features)
+  return model.clip_head(model.encode_eeg(x), text_features)
+
+
 def prediction_logits(outputs: dict[str, jax.Array], mode: str) -> jax.Array:
   """The (B, n_classes) logits used for predictions and distillation (config.model.prediction).
 

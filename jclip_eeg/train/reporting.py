@@ -1,20 +1,22 @@
-"""What a training run leaves behind: metrics.jsonl, optional TensorBoard, report.json, tables, plots.
+"""What a training run leaves behind: metrics.jsonl, optional TensorBoard events, the printed table, plots.
 
 * `MetricsLog`: one JSON object per line, `{"kind": "train" | "val", "step": int, ...}`;
   on resume the lines after the restored step are dropped, so a killed and
   restarted run ends with the same file as an uninterrupted one (apart from
-  wall-clock fields). Scalars also go to TensorBoard when `tensorboardX` (or
-  PyTorch's TensorBoard writer) is installed.
+  the wall-clock fields `TIMING_FIELDS`). With `config.train.tensorboard=True`
+  the same scalars go to TensorBoard event files under `<stage>/tensorboard/`,
+  written by `tensorboardX` (the `tensorboard` extra: `pip install -e ".[tensorboard]"`);
+  off by default, and asking for it without the writer installed is an error.
 * `final_table`: the printed end-of-run summary (paper Tables III/IV per stage
   through `eval.metrics.format_report`, plus parameter counts).
-* `plot_training_curves`, `plot_confusion_matrices`: PNGs drawn with
-  matplotlib's Agg canvas (no display, no global pyplot state).
+* `plot_training_curves`: a PNG drawn with matplotlib's Agg canvas (no
+  display, no global pyplot state); the confusion matrices are
+  `jclip_eeg.eval.plots.plot_confusion_matrices`.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -23,41 +25,28 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from jclip_eeg.eval.metrics import format_report
+from jclip_eeg import jsonio
+from jclip_eeg.errors import ConfigError
+from jclip_eeg.metrics import format_report
 
-_log = logging.getLogger(__name__)
+# Wall-clock fields of a train record: they differ between a resumed and an uninterrupted run.
+TIMING_FIELDS = ("step_time_s", "samples_per_s", "tflops_per_s_per_device", "mfu")
 # Fields of a metrics record that are not curves (bookkeeping or wall-clock dependent).
-_NOT_PLOTTED = ("kind", "step", "epoch", "samples_per_s")
+_NOT_PLOTTED = ("kind", "step", "epoch", *TIMING_FIELDS)
 
 
-def write_json(path: str | os.PathLike, obj: Any) -> None:
-  """Writes `obj` as indented JSON, atomically (temporary file, then rename)."""
-  path = Path(path)
-  tmp = path.with_name(f".{path.name}.tmp")
-  tmp.write_text(json.dumps(obj, indent=1, allow_nan=False) + "\n")
-  os.replace(tmp, path)
-
-
-def read_jsonl(path: str | os.PathLike) -> list[dict[str, Any]]:
-  """The records of a metrics.jsonl file; [] when it does not exist."""
-  path = Path(path)
-  if not path.is_file():
-    return []
-  return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-def _tensorboard_writer(logdir: Path) -> Any | None:
-  """A SummaryWriter from tensorboardX or torch.utils.tensorboard, None if neither is installed."""
-  for module in ("tensorboardX", "torch.utils.tensorboard"):
-    try:
-      return __import__(module, fromlist=["SummaryWriter"]).SummaryWriter(str(logdir))
-    except ImportError:
-      continue
-  return None
+def tensorboard_writer(logdir: Path) -> Any:
+  """A tensorboardX SummaryWriter into `logdir`; ConfigError naming the extra when it is not installed."""
+  try:
+    from tensorboardX import SummaryWriter
+  except ImportError:
+    raise ConfigError('config.train.tensorboard=True needs tensorboardX: pip install -e ".[tensorboard]" '
+                      "(or set --config.train.tensorboard=False; metrics.jsonl has the same scalars)") from None
+  return SummaryWriter(str(logdir))
 
 
 class MetricsLog:
-  """Appends metric records to `path` (JSON lines) and, if available, to TensorBoard.
+  """Appends metric records to `path` (JSON lines) and, with `tensorboard`, to TensorBoard.
 
   Args:
     path: the metrics.jsonl file.
@@ -67,11 +56,11 @@ class MetricsLog:
     tensorboard: also write TensorBoard events under `path.parent / "tensorboard"`.
   """
 
-  def __init__(self, path: str | os.PathLike, *, resume_step: int | None, tensorboard: bool = True):
+  def __init__(self, path: str | os.PathLike, *, resume_step: int | None, tensorboard: bool = False):
     self.path = Path(path)
-    kept = [r for r in read_jsonl(self.path) if resume_step is not None and r["step"] <= resume_step]
+    self._writer = tensorboard_writer(self.path.parent / "tensorboard") if tensorboard else None
+    kept = [r for r in jsonio.read_jsonl(self.path) if resume_step is not None and r["step"] <= resume_step]
     self.path.write_text("".join(json.dumps(r) + "\n" for r in kept))
-    self._writer = _tensorboard_writer(self.path.parent / "tensorboard") if tensorboard else None
 
   def write(self, kind: str, step: int, values: Mapping[str, float]) -> None:
     """Appends `{"kind": kind, "step": step, **values}` (values: JSON numbers)."""
@@ -153,26 +142,4 @@ def plot_training_curves(histories: Mapping[str, Sequence[Mapping[str, Any]]], p
         row[2].plot(*val[key], marker="o", label=f"val {key}")
     row[2].set(title=f"{stage}: validation", xlabel="step", ylim=(0, 1.02))
     row[2].legend(loc="lower right")
-  fig.savefig(path, dpi=100)
-
-
-def plot_confusion_matrices(reports: Mapping[str, Mapping[str, Any]], path: str | os.PathLike) -> None:
-  """Row-normalised test confusion matrices side by side, counts written in the cells.
-
-  Args:
-    reports: stage name -> `classification_report` dict.
-    path: the PNG to write.
-  """
-  fig = Figure(figsize=(4.5 * len(reports), 4), layout="constrained")
-  axes = fig.subplots(1, len(reports), squeeze=False)[0]
-  for ax, (stage, report) in zip(axes, reports.items()):
-    counts = np.asarray(report["confusion_matrix"], dtype=float)
-    rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
-    ax.imshow(rates, vmin=0, vmax=1, cmap="Blues")
-    names = report["class_names"]
-    ax.set(title=f"{stage}: test (F1 macro {report['f1_macro']:.3f})", xlabel="predicted", ylabel="true",
-           xticks=range(len(names)), yticks=range(len(names)), xticklabels=names, yticklabels=names)
-    for (i, j), count in np.ndenumerate(counts):
-      ax.text(j, i, f"{int(count)}", ha="center", va="center",
-              color="white" if rates[i, j] > 0.5 else "black")
   fig.savefig(path, dpi=100)

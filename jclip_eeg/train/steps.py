@@ -1,11 +1,12 @@
-"""jit-compiled teacher / student train steps and the eval predictor (paper Algorithms 1 and 2).
+"""jit-compiled teacher / student train steps (paper Algorithms 1 and 2).
 
 The model lives as (GraphDef, TrainState): each step merges it inside a plain
 `jax.jit` (the flax `examples/gemma` pattern), runs forward and backward,
 splits the updated variables out again and returns the new state, which is
 donated so parameters are updated in place. Nothing inside a step syncs with
 the host: metrics come back as on-device scalars for the loop to fetch at log
-steps.
+steps. Eval-mode prediction is `jclip_eeg.runs.inference.Predictor`, fed the
+state's `(params, rest)`.
 
 Data parallel: the state is replicated and the batch split over the "data"
 mesh axis (`sharding.py`); the losses reduce over the GLOBAL batch.
@@ -30,7 +31,6 @@ kl_loss (KL(teacher || student) at temperature t).
 from __future__ import annotations
 
 import dataclasses
-import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -42,9 +42,10 @@ import optax
 from flax import nnx
 from jax.sharding import Mesh
 
+from jclip_eeg import sharding
 from jclip_eeg.errors import ConfigError
-from jclip_eeg.models.clip import CLIPModel, StudentModel, prediction_logits, trainable_filter
-from jclip_eeg.train import losses, sharding
+from jclip_eeg.models.clip import CLIPModel, forward, prediction_logits, trainable_filter
+from jclip_eeg.train import losses
 
 Batch = dict[str, jax.Array]
 Metrics = dict[str, jax.Array]
@@ -83,10 +84,10 @@ class BoundStep:
     """`jax.jit(...).lower` for cost analysis (FLOPs)."""
     return self.jitted.lower(state, batch, *self.constants)
 
-  def unjitted(self, state: TrainState, batch: Any) -> Any:
-    """The same function outside its jit, for tracing into a larger program (jax.export): the
-    state's leaves it does not use (a teacher's frozen BERT) then stay out of that program."""
-    return self.jitted.__wrapped__(state, batch, *self.constants)
+  def compile(self, state: TrainState, batch: Any) -> BoundStep:
+    """This step compiled ahead of time for the shapes of (state, batch): call it like the jitted one;
+    `compiled.jitted.cost_analysis()` holds XLA's FLOP count of exactly the program that runs."""
+    return BoundStep(self.lower(state, batch).compile(), self.constants)
 
 
 def make_optimizer(config: ml_collections.ConfigDict, total_steps: int | None = None) -> optax.GradientTransformation:
@@ -146,33 +147,6 @@ def create_train_state(model: nnx.Module, tx: optax.GradientTransformation, trai
                       "(check config.model.text.trainable)")
   state = TrainState(step=jnp.zeros((), jnp.int32), params=params, rest=rest, opt_state=tx.init(params))
   return graphdef, state if mesh is None else sharding.replicate(state, mesh)
-
-
-def merge_model(graphdef: nnx.GraphDef, state: TrainState) -> nnx.Module:
-  """The model of `state` (in train mode; call `.eval()` for inference)."""
-  return nnx.merge(graphdef, state.params, state.rest)
-
-
-@functools.partial(jax.jit, static_argnums=(0, 2))
-def teacher_text_features(graphdef: nnx.GraphDef, state: TrainState, mesh: Mesh) -> jax.Array:
-  """U_T (n_classes, E) float32: the teacher's class-text features in eval mode, replicated.
-
-  Computed once and frozen for distillation (the student never runs BERT).
-  Jitted at module level with the graph and mesh static, so repeated calls
-  (every evaluation) reuse one compilation.
-  """
-  model = merge_model(graphdef, state)
-  model.eval()
-  return jax.lax.with_sharding_constraint(model.encode_text(), sharding.replicated(mesh))
-
-
-def _outputs(model: nnx.Module, x: jax.Array, text_features: jax.Array | None) -> dict[str, jax.Array]:
-  """Model outputs on x (B, C, T); with `text_features` (n_classes, E) no text tower runs."""
-  if text_features is None:
-    return model(x)
-  if isinstance(model, StudentModel):
-    return model(x, text_features)
-  return model.clip_head(model.encode_eeg(x), text_features)
 
 
 def _merge_for_grad(graphdef: nnx.GraphDef, params: nnx.State, rest: nnx.State) -> nnx.Module:
@@ -261,13 +235,14 @@ def make_teacher_step(graphdef: nnx.GraphDef, tx: optax.GradientTransformation, 
 
 
 def make_student_step(graphdef: nnx.GraphDef, tx: optax.GradientTransformation, config: ml_collections.ConfigDict,
-                      mesh: Mesh, teacher_graphdef: nnx.GraphDef, teacher_state: TrainState,
+                      mesh: Mesh, teacher_graphdef: nnx.GraphDef, teacher_weights: tuple[nnx.State, ...],
                       class_text_features: jax.Array) -> BoundStep:
   """Algorithm 2: L = alpha * CE(y_S, y) + (1 - alpha) * t^2 * KL(softmax(y_T / t) || softmax(y_S / t)).
 
-  The teacher runs in eval mode on its frozen class-text features U_T
-  (`teacher_text_features`, (n_classes, E_T)) under stop_gradient and is
-  never updated; the student projects into U_T's space. y_T and y_S are the
+  The teacher (`teacher_weights`: its (params, rest)) runs in eval mode on its
+  frozen class-text features U_T (`inference.class_text_features`,
+  (n_classes, E_T)) under stop_gradient and is never updated; the student
+  projects into U_T's space. y_T and y_S are the
   `config.model.prediction` logits of each. Call as `step(state, batch)` like
   the teacher step (the teacher is passed to the compiled program as an
   argument, not baked in).
@@ -283,7 +258,7 @@ def make_student_step(graphdef: nnx.GraphDef, tx: optax.GradientTransformation, 
     if not isinstance(teacher, CLIPModel):
       raise ConfigError(f"the teacher state holds a {type(teacher).__name__}, expected a CLIPModel")
     teacher.eval()
-    return jax.lax.stop_gradient(prediction_logits(_outputs(teacher, x, features), mode))
+    return jax.lax.stop_gradient(prediction_logits(forward(teacher, x, features), mode))
 
   def loss_fn(params: nnx.State, rest: nnx.State, batch: Batch, features: jax.Array, target: jax.Array):
     model = _merge_for_grad(graphdef, params, rest)
@@ -304,33 +279,6 @@ def make_student_step(graphdef: nnx.GraphDef, tx: optax.GradientTransformation, 
         state.params, state.rest, batch, features, target)
     return _apply_gradients(tx, state, grads, rest), dict(metrics, **_common_metrics(loss, grads, out))
 
-  teacher_vars = sharding.replicate((teacher_state.params, teacher_state.rest), mesh)
+  teacher_vars = sharding.replicate(tuple(teacher_weights), mesh)
   return BoundStep(_jit_step(step, mesh, n_constants=2),
                    (teacher_vars, sharding.replicate(class_text_features, mesh)))
-
-
-def make_predict_fn(graphdef: nnx.GraphDef, config: ml_collections.ConfigDict, mesh: Mesh,
-                    class_text_features: jax.Array | None = None) -> BoundStep:
-  """Eval-mode class probabilities: `predict(state, x)` -> (B, n_classes) float32, replicated.
-
-  Args:
-    graphdef, config: the model's GraphDef and run config (model.role, model.prediction).
-    mesh: x (B, C, T) is split over its "data" axis (B a multiple of its devices).
-    class_text_features: (n_classes, E) class-text features; required for the
-      student (the teacher's U_T). For the teacher, None runs its text tower
-      in every call; passing `teacher_text_features(...)` skips that.
-  """
-  if config.model.role == "student" and class_text_features is None:
-    raise ConfigError("make_predict_fn: the student needs class_text_features (the teacher's U_T)")
-  mode = config.model.prediction
-
-  def predict(state: TrainState, x: jax.Array, features: jax.Array | None) -> jax.Array:
-    model = merge_model(graphdef, state)
-    model.eval()
-    return jax.nn.softmax(prediction_logits(_outputs(model, x, features), mode), axis=-1)
-
-  replicated = sharding.replicated(mesh)
-  jitted = jax.jit(predict, in_shardings=(replicated, sharding.batch_sharded(mesh), replicated),
-                   out_shardings=replicated)
-  features = None if class_text_features is None else sharding.replicate(class_text_features, mesh)
-  return BoundStep(jitted, (features,))

@@ -106,9 +106,9 @@ def test_detect_runs_end_to_end_and_writes_scores(recording, tmp_path):
   assert events.read_tsv(path)[1] == 150.0
 
 
-def test_detect_reads_each_datasets_own_annotation_file(fixtures_dir, script_module):
+def test_detect_reads_each_datasets_own_annotation_file(fixtures_dir):
   """--annotations with the real CHB-MIT, TUSZ and Helsinki files: the recording's seizures, in seconds."""
-  reference = script_module("detect").reference_intervals
+  reference = events.reference_intervals
   chbmit_summary = fixtures_dir / "chbmit" / "chb01-summary.txt"
   assert reference(chbmit_summary, Path("chb01_03.edf")) == [(2996.0, 3036.0)]
   assert reference(fixtures_dir / "tusz" / "aaaaaool_s004_t001.csv_bi", Path("x.edf")) == [(733.9656, 818.0202)]

@@ -9,9 +9,8 @@ import numpy as np
 import pytest
 
 from jclip_eeg.data.channels import CHBMIT_LABELS, TEN_TWENTY, distinct_names
-from jclip_eeg.errors import ConfigError, DataError
+from jclip_eeg.errors import DataError
 from jclip_eeg.eval import ecam
-from jclip_eeg.train import sharding
 
 
 def test_class_maps_average_positive_scores():
@@ -39,8 +38,3 @@ def test_topomap_positions_are_electrode_midpoints():
 def test_unknown_electrode_is_a_data_error():
   with pytest.raises(DataError, match="'ECG-X'"):
     ecam.topomap_info(["FP1-F7", "ECG-X"])
-
-
-def test_missing_stage_is_a_config_error(tmp_path):
-  with pytest.raises(ConfigError, match="no finished student"):
-    ecam.load_stage(tmp_path, "student", sharding.make_mesh())

@@ -24,17 +24,18 @@ import ml_collections
 import numpy as np
 import pytest
 from matplotlib import image
+from steps_helpers import fast_compile
+from toy_run import load_config_file, toy_config
 
 from jclip_eeg.data import synthetic
 from jclip_eeg.data.annotations import parse_chbmit_summary
 from jclip_eeg.data.store import EpochStore
 from jclip_eeg.eval import detection, ecam, events
-from jclip_eeg.train import loop, sharding
+from jclip_eeg.runs import split as split_lib, stage as stage_lib
+from jclip_eeg.runs.stage import STAGES
+from jclip_eeg.train import loop
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "tests" / "train"))
-from steps_helpers import fast_compile  # noqa: E402
-from test_evaluate import load_config_file, toy_config  # noqa: E402
 
 _SCRIPT_ENV = dict(os.environ, JAX_PLATFORMS="cpu", JAX_DISABLE_MOST_OPTIMIZATIONS="1", PYTHONPATH=str(REPO))
 
@@ -81,7 +82,7 @@ def _reference(edf_path: Path) -> list[tuple[float, float]]:
   return [(e.start_s, e.end_s) for e in parse_chbmit_summary(summary)[edf_path.name]]
 
 
-@pytest.mark.parametrize("role", loop.STAGES)
+@pytest.mark.parametrize("role", STAGES)
 def test_the_run_learned(run, role):
   """The precondition of every other test here: held-out patients are classified well."""
   test = json.loads((run / role / "result.json").read_text())["test"]
@@ -89,14 +90,17 @@ def test_the_run_learned(run, role):
 
 
 @pytest.fixture(scope="module")
-def maps(run) -> dict[str, ecam.Ecam]:
-  mesh = sharding.make_mesh()
+def split(run) -> split_lib.DataSplit:
+  return split_lib.load_split(stage_lib.read_config(run / "teacher").data)
+
+
+@pytest.fixture(scope="module")
+def maps(run, split) -> dict[str, ecam.Ecam]:
   with fast_compile():
-    return {role: ecam.compute_ecam(stage := ecam.load_stage(run, role, mesh), stage.split.test)
-            for role in loop.STAGES}
+    return {role: ecam.compute_ecam(stage_lib.load(run / role), split.store, split.test) for role in STAGES}
 
 
-@pytest.mark.parametrize("role", loop.STAGES)
+@pytest.mark.parametrize("role", STAGES)
 def test_ecam_ranks_injected_channels_first(maps, role):
   e = maps[role]
   seizure = e.class_names.index("seizure")
@@ -110,20 +114,20 @@ def test_ecam_ranks_injected_channels_first(maps, role):
   assert set(top) == {c for c, hit in zip(e.channel_names, injected) if hit}, top
 
 
-def test_channel_scores_are_gradient_times_input(run):
+def test_channel_scores_are_gradient_times_input(run, split):
   """For the teacher's own-class logit, scores summed over channels == a finite-difference directional
   derivative along x (Euler: sum_i x_i dz/dx_i = d/de z((1 + e) x) at e = 0)."""
-  stage = ecam.load_stage(run, "teacher", sharding.make_mesh())
-  rows = stage.split.test[:4]
+  stage = stage_lib.load(run / "teacher")
+  rows = split.test[:4]
   with fast_compile():
-    y, scores = ecam.channel_scores(stage, rows)
-    x = jax.numpy.asarray(np.asarray(EpochStore(stage.split.store).x)[rows])
+    y, scores = ecam.channel_scores(stage, split.store, rows)
+    x = jax.numpy.asarray(np.asarray(EpochStore(split.store).x)[rows])
     eps = 1e-3
     want = (ecam.predict_logits(stage, (1 + eps) * x, y) - ecam.predict_logits(stage, (1 - eps) * x, y)) / (2 * eps)
   np.testing.assert_allclose(scores.sum(axis=1), want, rtol=2e-2, atol=2e-3)
 
 
-@pytest.mark.parametrize("role", loop.STAGES)
+@pytest.mark.parametrize("role", STAGES)
 def test_detection_meets_the_event_bar(run, unseen, role):
   """Event scores pooled over the unseen recordings (SzCORE sums counts): F1 >= 0.9, < 1 false alarm / hour."""
   predictor = detection.load_predictor(run / role)
@@ -144,7 +148,7 @@ def test_detection_meets_the_event_bar(run, unseen, role):
 def test_detect_script_writes_the_events_and_scores(run, unseen, tmp_path):
   edf_path = unseen[0]
   out = tmp_path / "events.tsv"
-  done = subprocess.run([sys.executable, str(REPO / "scripts/detect.py"), "--checkpoint", str(run / "student"),
+  done = subprocess.run([sys.executable, str(REPO / "scripts/detect.py"), "--model", str(run / "student"),
                          "--edf", str(edf_path), "--out", str(out),
                          "--annotations", str(edf_path.parent / f"{edf_path.parent.name}-summary.txt")],
                         env=_SCRIPT_ENV, capture_output=True, text=True, timeout=300)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from jclip_eeg.errors import DataError
-from jclip_eeg.eval.metrics import classification_report, format_report
+from jclip_eeg.metrics import classification_report, format_report
 
 
 def _probs_predicting(y_pred: list[int], n_classes: int) -> np.ndarray:

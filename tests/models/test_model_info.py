@@ -1,4 +1,4 @@
-"""Model configs and scripts/model_info.py (counts and XLA FLOPs as JSON)."""
+"""Model configs and model_info (counts and XLA FLOPs; scripts/model_info.py prints them as JSON)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from flax import nnx
 from jclip_eeg import config_lib
 from jclip_eeg.errors import ConfigError
 from jclip_eeg.models import build_conformer, count_params
+from jclip_eeg.models.info import model_info
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "model_info.py"
@@ -67,12 +68,11 @@ def test_model_info_cli_teacher_json_with_minilm():
 
 
 @pytest.mark.parametrize("role", ["student", "teacher"])
-def test_model_info_without_text_tower_and_per_sample_flops(script_module, role):
+def test_model_info_without_text_tower_and_per_sample_flops(role):
   """A student, and a teacher with config.model.text.enabled=False (the EEG-only ablations)."""
   config = config_lib.get_config("aubmc", role)
   config.model.eeg.update(TINY_EEG)
   config.model.text.enabled = False
-  model_info = script_module("model_info").model_info
   at2, at4 = model_info(config, batch=2), model_info(config, batch=4)
   assert at2["params"]["text_encoder"] is None and at2["flops"]["text_tower_per_step"] is None
   assert at2["trainable"]["total"] == at2["params"]["total"] > at2["params"]["eeg_encoder"]

@@ -23,9 +23,10 @@ import numpy as np
 import optax
 from steps_helpers import BATCH, build, separable_batch, tiny_config
 
+from jclip_eeg import sharding
 from jclip_eeg.errors import ConfigError
 from jclip_eeg.models import trainable_filter
-from jclip_eeg.train import sharding, steps
+from jclip_eeg.train import steps
 
 N_STEPS = 3
 

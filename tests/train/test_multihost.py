@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from steps_helpers import HERE, assert_trees_close, worker_env, write_tiny_bert
+from steps_helpers import WORKER, assert_trees_close, worker_env, write_tiny_bert
 
 TIMEOUT_S = 240
 
@@ -26,7 +26,7 @@ def _free_port() -> int:
 
 
 def _launch(bert_dir, out, port: int, i: int) -> subprocess.Popen:
-  command = [sys.executable, str(HERE / "parallel_worker.py"), "process", str(bert_dir), str(out), str(port), str(i)]
+  command = [sys.executable, str(WORKER), "process", str(bert_dir), str(out), str(port), str(i)]
   return subprocess.Popen(command, env=worker_env(), stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True)
 

@@ -10,10 +10,10 @@ import jax
 import ml_collections
 import numpy as np
 import pytest
-from steps_helpers import HERE, assert_trees_close, worker_env, write_tiny_bert
+from steps_helpers import WORKER, assert_trees_close, worker_env, write_tiny_bert
 
+from jclip_eeg import sharding
 from jclip_eeg.errors import ConfigError, DataError
-from jclip_eeg.train import sharding
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +59,7 @@ def test_initialize_distributed_is_a_no_op_unless_enabled():
 @pytest.fixture(scope="module")
 def eight_device_run(bert_dir, tmp_path_factory) -> dict[str, np.ndarray]:
   out = tmp_path_factory.mktemp("devices") / "devices.npz"
-  subprocess.run([sys.executable, str(HERE / "parallel_worker.py"), "devices", str(bert_dir), str(out)],
+  subprocess.run([sys.executable, str(WORKER), "devices", str(bert_dir), str(out)],
                  env=worker_env("--xla_force_host_platform_device_count=8"), check=True, timeout=300)
   with np.load(out) as results:
     return dict(results)

@@ -13,10 +13,12 @@ import pytest
 from flax import nnx
 from steps_helpers import build, fast_compile, separable_batch, tiny_config, write_tiny_bert
 
+from jclip_eeg import sharding
 from jclip_eeg.errors import ConfigError
 from jclip_eeg.models import trainable_filter
-from jclip_eeg.models.clip import TextTokens
-from jclip_eeg.train import sharding, steps
+from jclip_eeg.models.clip import TextTokens, forward, prediction_logits
+from jclip_eeg.runs import inference
+from jclip_eeg.train import steps
 
 N_STEPS = 8
 
@@ -70,13 +72,14 @@ def teacher_run(bert_dir):
 def student_run(bert_dir, teacher_run):
   t_graphdef, t_state = teacher_run["graphdef"], teacher_run["state"]
   teacher_before = host_copy(t_state)
-  features = steps.teacher_text_features(t_graphdef, t_state, teacher_run["mesh"])
+  t_weights = (t_state.params, t_state.rest)
+  features = inference.class_text_features(t_weights, graphdef=t_graphdef, mesh=teacher_run["mesh"])
 
   def make_step(graphdef, tx, config, mesh):
-    return steps.make_student_step(graphdef, tx, config, mesh, t_graphdef, t_state, features)
+    return steps.make_student_step(graphdef, tx, config, mesh, t_graphdef, t_weights, features)
 
   run = train(tiny_config("student", bert_dir), make_step)
-  return dict(run, teacher=(t_graphdef, t_state), teacher_before=teacher_before, features=features)
+  return dict(run, teacher=(t_graphdef, t_weights), teacher_before=teacher_before, features=features)
 
 
 def losses_of(run) -> np.ndarray:
@@ -133,21 +136,18 @@ def test_student_step_leaves_the_teacher_unchanged(student_run, teacher_run):
   assert {"kl_loss", "ce_loss"} <= set(student_run["metrics"][0])
 
 
-def test_predict_gives_eval_mode_probabilities(teacher_run, student_run, bert_dir):
+def test_predictor_gives_eval_mode_probabilities(teacher_run, student_run, bert_dir):
+  """The Predictor on the frozen class-text features equals the eval-mode model running its own text tower."""
   t_graphdef, t_state, mesh = teacher_run["graphdef"], teacher_run["state"], teacher_run["mesh"]
-  config = tiny_config("teacher", bert_dir)
-  x = teacher_run["batch"]["x"]
-  full = steps.make_predict_fn(t_graphdef, config, mesh)(t_state, x)  # runs the text tower
-  frozen = steps.make_predict_fn(t_graphdef, config, mesh, student_run["features"])(t_state, x)
-  assert full.shape == (8, 2)
-  np.testing.assert_allclose(np.sum(full, axis=-1), 1.0, rtol=1e-5)
-  np.testing.assert_allclose(frozen, full, rtol=1e-5, atol=1e-6)  # U_T is the eval-mode text features
-  np.testing.assert_array_equal(steps.make_predict_fn(t_graphdef, config, mesh)(t_state, x), full)  # no dropout
-
-
-def test_student_predict_requires_the_teacher_features(student_run, bert_dir):
-  with pytest.raises(ConfigError, match="class_text_features"):
-    steps.make_predict_fn(student_run["graphdef"], tiny_config("student", bert_dir), student_run["mesh"])
+  mode = tiny_config("teacher", bert_dir).model.prediction
+  weights, x = (t_state.params, t_state.rest), teacher_run["batch"]["x"]
+  frozen = inference.Predictor(t_graphdef, weights, student_run["features"], mode, mesh)(x)
+  with_text_tower = jax.nn.softmax(prediction_logits(forward(inference.merge(t_graphdef, weights), x), mode))
+  assert frozen.shape == (8, 2)
+  np.testing.assert_allclose(np.sum(frozen, axis=-1), 1.0, rtol=1e-5)
+  np.testing.assert_allclose(frozen, with_text_tower, rtol=1e-5, atol=1e-6)  # U_T is the eval-mode features
+  again = inference.Predictor(t_graphdef, weights, student_run["features"], mode, mesh)(x)
+  np.testing.assert_array_equal(again, frozen)  # no dropout
 
 
 def test_nonfinite_loss_is_reported_not_raised(teacher_run):

@@ -25,8 +25,9 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 from matplotlib import image
-
 from steps_helpers import write_tiny_bert
+
+from jclip_eeg.train import reporting
 
 REPO = Path(__file__).resolve().parents[2]
 _EEG = dict(n_filters=4, temporal_kernel=9, pool_size=16, pool_stride=8, d_model=8, n_heads=2, ffn_mult=2,
@@ -124,7 +125,7 @@ def _final_params(stage_dir: Path) -> dict:
 
 
 def _without_timing(path: Path) -> list[dict]:
-  return [{k: v for k, v in json.loads(line).items() if k != "samples_per_s"}
+  return [{k: v for k, v in json.loads(line).items() if k not in reporting.TIMING_FIELDS}
           for line in path.read_text().splitlines()]
 
 

@@ -1,7 +1,13 @@
-"""Dataset readers: a raw dataset root -> `Recording`s with events, plus the dataset's spec.
+"""Dataset readers: a raw dataset root -> `Recording`s with events, plus all a dataset's own knowledge.
 
-`get(name, **options)` returns a reader with `.spec` (`DatasetSpec`) and
-`.scan(root)` (`ScanResult`). `scan` only reads annotation files and EDF headers;
+`get(name, **options)` returns a reader (`Dataset`), which owns everything
+dataset-specific: `.spec` (`DatasetSpec`: classes, channels, rates, overlap),
+`.montage` (how channels are picked from an EDF), `.download` (where the raw
+data comes from), its options (the reader's dataclass fields, documented by
+`option_help`), `.scan(root)` (`ScanResult`), and `.seizure_events(annotation,
+edf)` for its annotation files (`annotation_patterns`; `reference_events`
+routes a file to the reader it belongs to). Nothing outside this package
+keeps a per-dataset table. `scan` only reads annotation files and EDF headers;
 signals are read by `Recording.load()`, which is a `functools.partial` of a
 module-level function so recordings can be sent to worker processes.
 
@@ -19,6 +25,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import fnmatch
 import functools
 import importlib
 import os
@@ -29,7 +36,7 @@ from typing import Protocol
 from jclip_eeg.data import edf
 from jclip_eeg.data.annotations import Annotation
 from jclip_eeg.data.channels import missing_channels
-from jclip_eeg.data.types import DatasetSpec, Recording, ScanResult, Signals
+from jclip_eeg.data.types import DatasetSpec, Event, Recording, ScanResult, Signals
 from jclip_eeg.errors import ConfigError, DataError
 
 # name -> (module, class, fixed constructor arguments). Imported lazily so the
@@ -48,12 +55,21 @@ EdfItem = tuple[str, str, Path, Annotation]
 
 
 class Dataset(Protocol):
-  """What every reader offers."""
+  """What every reader offers (a frozen dataclass whose fields are its options)."""
+
+  download: str  # where the raw data comes from, named when a store is missing
+  annotation_patterns: tuple[str, ...]  # file names (fnmatch) of its annotation files
 
   @property
   def spec(self) -> DatasetSpec: ...
 
+  @property
+  def montage(self) -> Montage: ...
+
   def scan(self, root: str | os.PathLike) -> ScanResult: ...
+
+  def seizure_events(self, annotation: Path, edf_path: Path) -> tuple[Event, ...]:
+    """The seizure events (not background) of recording `edf_path` in one of its annotation files."""
 
 
 def get(name: str, /, **options) -> Dataset:
@@ -73,6 +89,38 @@ def get(name: str, /, **options) -> Dataset:
     raise ConfigError(f"dataset {name!r}: unknown option(s) {unknown}; "
                       f"options are {allowed or 'none'}")
   return reader(**fixed, **options)
+
+
+def option_help(name: str) -> dict[str, str]:
+  """{option: "what it means (default ...)"} of dataset `name`'s reader options."""
+  module, class_name, fixed = _REGISTRY[name]
+  reader = getattr(importlib.import_module(f"{__name__}.{module}"), class_name)
+  return {f.name: f"{f.metadata.get('help', '')} (default {_default_text(f.default)})"
+          for f in dataclasses.fields(reader) if f.name not in fixed}
+
+
+def _default_text(value: object) -> str:
+  return ",".join(value) if isinstance(value, tuple) else str(value)
+
+
+def reference_events(annotation: str | os.PathLike, edf_path: str | os.PathLike) -> tuple[Event, ...]:
+  """The seizure events of recording `edf_path` in a dataset annotation file.
+
+  The file goes to the reader whose `annotation_patterns` match its name most
+  specifically (`annotations_2017_B.csv` is Helsinki's, not a TUSZ `.csv`).
+
+  Raises:
+    DataError: no reader knows the file name, or its reader cannot use it for `edf_path`.
+  """
+  annotation, edf_path = Path(annotation), Path(edf_path)
+  matches = [(len(pattern.replace("*", "").replace("?", "")), name) for name in NAMES if name != "synthetic"
+             for pattern in get(name).annotation_patterns if fnmatch.fnmatch(annotation.name, pattern)]
+  if not matches:
+    known = sorted({p for name in NAMES for p in get(name).annotation_patterns})
+    raise DataError(f"{annotation}: not an annotation file of a known dataset; expected one of {known}")
+  if not annotation.is_file():
+    raise DataError(f"{annotation}: annotation file not found")
+  return get(max(matches)[1]).seizure_events(annotation, edf_path)
 
 
 # ----------------------------------------------------------------------------- helpers for readers

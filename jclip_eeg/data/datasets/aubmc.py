@@ -29,6 +29,7 @@ import functools
 import os
 import re
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import scipy.io
@@ -87,7 +88,10 @@ class Aubmc:
   Attributes:
     layout: "auto", "segments" or "edf" (see the module docstring).
   """
-  layout: str = "auto"
+  layout: str = dataclasses.field(default="auto", metadata={
+      "help": "segments (class folders of 1-s files), edf (EDF+ with class annotations) or auto"})
+  download: ClassVar[str] = "the AUBMC set from Mendeley Data, https://doi.org/10.17632/5pc2j46cbc"
+  annotation_patterns: ClassVar[tuple[str, ...]] = ("*.edf",)
 
   def __post_init__(self):
     if self.layout not in LAYOUTS:
@@ -97,6 +101,17 @@ class Aubmc:
   def spec(self) -> DatasetSpec:
     return DatasetSpec(name="aubmc", class_names=CLASS_NAMES, channel_names=MONTAGE.channel_names,
                        sfreq=SFREQ, seizure_overlap=0.75)
+
+  @property
+  def montage(self) -> Montage:
+    return MONTAGE
+
+  def seizure_events(self, annotation: Path, edf_path: Path) -> tuple[Event, ...]:
+    """The seizure events an EDF+ file's own annotations name (the file is its own annotation)."""
+    found = _edf_annotation(annotation)
+    if isinstance(found, str):
+      raise DataError(f"{annotation}: {found}")
+    return tuple(e for e in found.events if e.label != CLASS_NAMES[0])
 
   def scan(self, root: str | os.PathLike) -> ScanResult:
     """Segments or EDF recordings under `root`, per `layout`."""

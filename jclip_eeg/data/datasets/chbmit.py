@@ -21,11 +21,12 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
+from typing import ClassVar
 
 from jclip_eeg.data.annotations import Annotation, parse_chbmit_summary
 from jclip_eeg.data.channels import CHBMIT_LABELS, distinct_names, normalise_bipolar
 from jclip_eeg.data.datasets import EdfItem, Montage, describe, edf_recordings, require_dir
-from jclip_eeg.data.types import DatasetSpec, ScanResult
+from jclip_eeg.data.types import DatasetSpec, Event, ScanResult
 from jclip_eeg.errors import ConfigError, DataError
 
 CLASS_NAMES = ("normal", "seizure")
@@ -35,19 +36,42 @@ _EXPECTED = ("chbNN/chbNN-summary.txt with chbNN/chbNN_MM.edf beside it; downloa
              "from PhysioNet chbmit/1.0.0, or write synthetic data with jclip_eeg.data.synthetic")
 
 
+_DOWNLOADS = {
+    "chbmit": "CHB-MIT from PhysioNet, https://physionet.org/content/chbmit/1.0.0/ "
+              "(wget -r -N -c -np https://physionet.org/files/chbmit/1.0.0/)",
+    "synthetic": "nothing to download: prepare_data.py --dataset synthetic generates it",
+}
+
+
 @dataclasses.dataclass(frozen=True)
 class ChbMit:
   """Reader for CHB-MIT; `name="synthetic"` reads our synthetic data (same layout)."""
   name: str = "chbmit"
+  annotation_patterns: ClassVar[tuple[str, ...]] = ("chb*-summary.txt",)
 
   def __post_init__(self):
-    if self.name not in ("chbmit", "synthetic"):
-      raise ConfigError(f"ChbMit.name: {self.name!r}; expected 'chbmit' or 'synthetic'")
+    if self.name not in _DOWNLOADS:
+      raise ConfigError(f"ChbMit.name: {self.name!r}; expected one of {sorted(_DOWNLOADS)}")
+
+  @property
+  def download(self) -> str:
+    return _DOWNLOADS[self.name]
 
   @property
   def spec(self) -> DatasetSpec:
     return DatasetSpec(name=self.name, class_names=CLASS_NAMES,
                        channel_names=MONTAGE.channel_names, sfreq=256.0, seizure_overlap=0.5)
+
+  @property
+  def montage(self) -> Montage:
+    return MONTAGE
+
+  def seizure_events(self, annotation: Path, edf_path: Path) -> tuple[Event, ...]:
+    """The seizures a `chbNN-summary.txt` lists for the file named like `edf_path`."""
+    listed = parse_chbmit_summary(annotation)
+    if edf_path.name not in listed:
+      raise DataError(f"{annotation}: does not list {edf_path.name}")
+    return listed[edf_path.name]
 
   def scan(self, root: str | os.PathLike) -> ScanResult:
     """All recordings listed in the summaries under `root` (see the module docstring)."""

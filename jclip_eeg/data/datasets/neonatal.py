@@ -17,6 +17,7 @@ import dataclasses
 import os
 import re
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
@@ -59,7 +60,11 @@ class Neonatal:
   Attributes:
     consensus: "all", "majority", "any", or one expert "A", "B" or "C".
   """
-  consensus: str = "all"
+  consensus: str = dataclasses.field(default="all", metadata={
+      "help": "which experts' seizure seconds count: all, majority, any, or one expert A, B or C"})
+  download: ClassVar[str] = ("the Helsinki neonatal EEG set from Zenodo, https://zenodo.org/records/2547147 "
+                             "(or https://zenodo.org/records/4940267)")
+  annotation_patterns: ClassVar[tuple[str, ...]] = ("annotations_2017_?.csv",)
 
   def __post_init__(self):
     if self.consensus not in CONSENSUS_RULES + EXPERTS:
@@ -70,6 +75,14 @@ class Neonatal:
   def spec(self) -> DatasetSpec:
     return DatasetSpec(name="neonatal", class_names=CLASS_NAMES,
                        channel_names=MONTAGE.channel_names, sfreq=256.0, seizure_overlap=0.5)
+
+  @property
+  def montage(self) -> Montage:
+    return MONTAGE
+
+  def seizure_events(self, annotation: Path, edf_path: Path) -> tuple[Event, ...]:
+    """One expert's seizures of baby N (`eegN.edf`) in an annotations_2017_X.csv."""
+    return baby_events(annotation, edf_path)
 
   def scan(self, root: str | os.PathLike) -> ScanResult:
     """One recording per baby that has both an EDF and annotations from the needed experts."""

@@ -25,11 +25,12 @@ import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import ClassVar
 
 from jclip_eeg.data.annotations import parse_tse, parse_tusz_csv
 from jclip_eeg.data.channels import TEN_TWENTY, normalise_referential
 from jclip_eeg.data.datasets import EdfItem, Montage, describe, edf_recordings, require_dir
-from jclip_eeg.data.types import DatasetSpec, ScanResult
+from jclip_eeg.data.types import DatasetSpec, Event, ScanResult
 from jclip_eeg.errors import ConfigError, DataError
 
 CLASS_NAMES = {
@@ -51,15 +52,20 @@ class Tusz:
 
   Attributes:
     classes: "types" (8 classes) or "binary" (bckg/seiz).
-    splits: which of the official splits to read (a str or a sequence of them).
+    splits: which of the official splits to read (a sequence, or a comma-separated str).
   """
-  classes: str = "types"
-  splits: Sequence[str] = SPLITS
+  classes: str = dataclasses.field(default="types", metadata={
+      "help": "types (bckg + 7 seizure types) or binary (bckg / seiz)"})
+  splits: Sequence[str] = dataclasses.field(default=SPLITS, metadata={
+      "help": "comma-separated official splits to read, of train,dev,eval"})
+  download: ClassVar[str] = ("the TUH EEG Seizure Corpus v2.0.x (free registration), "
+                             "https://isip.piconepress.com/projects/nedc/html/tuh_eeg/ (its edf/ folder)")
+  annotation_patterns: ClassVar[tuple[str, ...]] = ("*.csv", "*.csv_bi", "*.tse", "*.tse_bi")
 
   def __post_init__(self):
     if self.classes not in CLASS_NAMES:
       raise ConfigError(f"tusz.classes: {self.classes!r}; expected one of {tuple(CLASS_NAMES)}")
-    splits = (self.splits,) if isinstance(self.splits, str) else tuple(self.splits)
+    splits = tuple(self.splits.split(",")) if isinstance(self.splits, str) else tuple(self.splits)
     if not splits or any(s not in SPLITS for s in splits):
       raise ConfigError(f"tusz.splits: {self.splits!r}; expected a non-empty subset of {SPLITS}")
     object.__setattr__(self, "splits", splits)
@@ -68,6 +74,15 @@ class Tusz:
   def spec(self) -> DatasetSpec:
     return DatasetSpec(name="tusz", class_names=CLASS_NAMES[self.classes],
                        channel_names=MONTAGE.channel_names, sfreq=256.0, seizure_overlap=0.75)
+
+  @property
+  def montage(self) -> Montage:
+    return MONTAGE
+
+  def seizure_events(self, annotation: Path, edf_path: Path) -> tuple[Event, ...]:
+    """The seizure events of a recording's own .csv / .csv_bi / .tse / .tse_bi (`bckg` rows left out)."""
+    parse = parse_tse if annotation.suffix.startswith(".tse") else parse_tusz_csv
+    return tuple(e for e in parse(annotation).events if e.label != "bckg")
 
   def scan(self, root: str | os.PathLike) -> ScanResult:
     """Every EDF of the chosen splits that has an annotation file of the chosen class set."""

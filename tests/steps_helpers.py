@@ -1,4 +1,4 @@
-"""Tiny models, configs and batches shared by the step / sharding / multi-host tests.
+"""Tiny models, configs, batches and stores shared by the tests.
 
 The text tower is a real BERT-LP (our BertModel + the MiniLM tokenizer) with a
 tiny architecture, saved as a local HF-style checkpoint folder, so
@@ -12,18 +12,22 @@ import json
 import os
 from pathlib import Path
 
+import flax.struct
 import jax
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from flax import nnx
 
 from jclip_eeg import config_lib
+from jclip_eeg.data.store import StoreWriter
 from jclip_eeg.models import build_model
 from jclip_eeg.models.bert import BertConfig, BertModel
 from jclip_eeg.models.bert_weights import copy_tokenizer, minilm_dir, save_flax_msgpack
 
 N_CHANNELS, N_TIMES, BATCH = 4, 64, 8
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parent  # tests/
+WORKER = HERE / "train" / "parallel_worker.py"
 
 
 @contextlib.contextmanager
@@ -40,7 +44,7 @@ def fast_compile():
 
 def worker_env(xla_flags: str = "") -> dict[str, str]:
   """Environment for a `parallel_worker.py` subprocess: CPU only, fast compiles, the repo and helpers importable."""
-  path = os.pathsep.join(filter(None, [str(HERE.parents[1]), str(HERE), os.environ.get("PYTHONPATH")]))
+  path = os.pathsep.join(filter(None, [str(HERE.parent), str(HERE), os.environ.get("PYTHONPATH")]))
   return dict(os.environ, JAX_PLATFORMS="cpu", JAX_DISABLE_MOST_OPTIMIZATIONS="1", XLA_FLAGS=xla_flags,
               PYTHONPATH=path)
 
@@ -106,3 +110,28 @@ def separable_batch(n: int = BATCH, seed: int = 0) -> dict[str, np.ndarray]:
   x = rng.normal(size=(n, N_CHANNELS, N_TIMES)).astype(np.float32)
   x[y == 1, :2] += 3.0 * np.sin(2 * np.pi * 6 * t).astype(np.float32)
   return dict(x=x, y=y, valid=np.ones(n, bool))
+
+
+class TinyState(flax.struct.PyTreeNode):
+  """A stand-in for the training state in checkpoint and loop tests: a step, an array and an RNG key."""
+  step: jax.Array
+  w: jax.Array
+  key: jax.Array
+
+
+def tiny_state(step: int, seed: int = 0) -> TinyState:
+  return TinyState(jnp.int32(step), jnp.arange(3.0) * seed, jax.random.key(seed))
+
+
+def write_tiny_store(path: Path, patients: int = 4, per_patient: int = 24, no_seizure: tuple[int, ...] = ()) -> Path:
+  """A tiny 2-class store: `per_patient` (2, 8) windows per patient (one recording each), a quarter seizure."""
+  n = patients * per_patient
+  writer = StoreWriter(path, n_windows=n, n_channels=2, n_times=8)
+  rng = np.random.default_rng(0)
+  for p in range(patients):
+    y = (np.arange(per_patient) % 4 == 0).astype(np.int32) * (p not in no_seizure)
+    writer.append(rng.normal(size=(per_patient, 2, 8)).astype(np.float32), y, p,
+                  np.arange(per_patient, dtype=np.float64))
+  recordings = [{"id": f"p{p}_r1", "patient": f"p{p}", "source": "made-up"} for p in range(patients)]
+  writer.commit(class_names=("normal", "seizure"), channel_names=("a", "b"), sfreq=8.0, recordings=recordings)
+  return path

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 
 from jclip_eeg.errors import ConfigError
-from jclip_eeg.eval import cross_validation
-from test_evaluate import fast_jax, toy_config  # noqa: F401  (fast_jax is a fixture)
+from jclip_eeg.experiments import cross_validation
+from toy_run import toy_config
 
 
 @pytest.fixture(scope="module")
-def cv(tmp_path_factory, fast_jax) -> dict:  # noqa: F811
+def cv(tmp_path_factory, fast_jax) -> dict:
   tmp = tmp_path_factory.mktemp("cv")
   config = toy_config(tmp, teacher_epochs=1, student_epochs=1)
   rows = cross_validation.run_cross_validation(config, tmp / "cv", k=2)

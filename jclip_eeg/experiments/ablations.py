@@ -41,7 +41,8 @@ from typing import Any
 import ml_collections
 
 from jclip_eeg.errors import ConfigError
-from jclip_eeg.eval import cross_validation
+from jclip_eeg.experiments import cross_validation
+from jclip_eeg.experiments.tables import pct, write_csv, write_markdown
 from jclip_eeg.train import loop
 
 _log = logging.getLogger(__name__)
@@ -125,8 +126,7 @@ def table_path(workdir: str | Path) -> Path:
 def write_table(rows: Sequence[dict[str, Any]], stem: str | Path) -> tuple[Path, Path]:
   """`<stem>.md` (Table II layout, percent) and `<stem>.csv` (fractions, full precision)."""
   stem = Path(stem)
-  body = [[f"{row['label']} (`{row['name']}`)", *(cross_validation.pct(row[m]) for m in TABLE_II)]
-          for row in rows]
+  body = [[f"{row['label']} (`{row['name']}`)", *(pct(row[m]) for m in TABLE_II)] for row in rows]
   records = [{"name": row["name"], "label": row["label"], **{m: row[m] for m in TABLE_II}} for row in rows]
-  return (cross_validation.write_markdown(stem.with_suffix(".md"), ["Method", *TABLE_II.values()], body),
-          cross_validation.write_csv(stem.with_suffix(".csv"), records))
+  return (write_markdown(stem.with_suffix(".md"), ["Method", *TABLE_II.values()], body),
+          write_csv(stem.with_suffix(".csv"), records))

@@ -8,11 +8,11 @@ import json
 import pytest
 
 from jclip_eeg.errors import ConfigError
-from jclip_eeg.eval import ablations
-from jclip_eeg.train import loop
-from test_evaluate import fast_jax, load_config_file, toy_config  # noqa: F401  (fast_jax is a fixture)
+from jclip_eeg.experiments import ablations
+from jclip_eeg import config_lib
+from toy_run import load_config_file, toy_config
 
-# The documented switches (jclip_eeg/eval/ablations.py) on configs/demo.py: n_prompts 2, text trainable "prompts".
+# The documented switches (jclip_eeg/experiments/ablations.py) on configs/demo.py: n_prompts 2, text trainable "prompts".
 _TEXT_ABSENT = {"train.alpha": 0.0, "model.prediction": "head", "model.text.enabled": False}
 EXPECTED = {
     "eeg_lp": _TEXT_ABSENT,
@@ -25,7 +25,7 @@ EXPECTED = {
 
 
 def _flat(config) -> dict:
-  return loop._flat(json.loads(config.to_json()))  # noqa: SLF001
+  return config_lib._flat(config_lib.as_json(config))  # noqa: SLF001
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -33,7 +33,7 @@ def test_config_differs_from_the_base_in_exactly_its_switches(name):
   base = load_config_file("demo")
   config = load_config_file("ablations", name)
   got, want = _flat(config), _flat(base)
-  changed = {k: got[k] for k in loop.config_differences(json.loads(base.to_json()), json.loads(config.to_json()))
+  changed = {k: got[k] for k in config_lib.config_differences(config_lib.as_json(base), config_lib.as_json(config))
              if not k.startswith("student.") and k != "workdir"}
   assert changed == EXPECTED[name]
   assert not any(k.startswith("student") for k in got)  # ablations are teacher-only
@@ -50,7 +50,7 @@ def test_config_arg_names_another_base():
     load_config_file("ablations", "text_lp,nowhere")
 
 
-def test_runner_table(tmp_path_factory, fast_jax):  # noqa: F811
+def test_runner_table(tmp_path_factory, fast_jax):
   tmp = tmp_path_factory.mktemp("ablations")
   base = toy_config(tmp, teacher_epochs=1)
   rows = ablations.run_ablations(base, tmp / "ab", names=("base_wp", "base_lp"))

@@ -6,8 +6,9 @@ Fold i trains the teacher and then the student with `config.data.split.fold=i`
 through `loop.train_and_evaluate` in `<workdir>/fold_<i>/` (its usual
 workdir: checkpoints, result.json, report.json). A fold whose report.json
 lists both stages is finished and is read back, not rerun; an interrupted
-fold resumes from its checkpoints. A teacher config without a student
-section (`config.student.model`) gets the paper's student: the same model
+fold resumes from its checkpoints; either way its config must equal this
+run's up to `config_lib.RESUME_FREE_KEYS`. A teacher config without a
+student recipe (`config.student`) gets the paper's student: the same model
 with `eeg.n_layers=4`, projecting into the teacher's embedding space, trained
 with the teacher's optimiser and batch sizes for a quarter of its epochs
 (the paper's 100 vs 400).
@@ -15,15 +16,13 @@ with the teacher's optimiser and batch sizes for a quarter of its epochs
 Tables (`write_tables`): `<workdir>/cv_table.md` and `cv_table.csv` with one
 row per (stage, fold) and then `mean` and `std` rows per stage. Metrics are
 the test fold's accuracy and the macro precision, recall, specificity and F1
-(`jclip_eeg.eval.metrics`; specificity is the seizure class's in binary
+(`jclip_eeg.metrics`; specificity is the seizure class's in binary
 tasks); the markdown shows the paper's Table I columns (Acc, Pre, Rec, F1)
 in percent. std is the sample standard deviation (ddof=1) over folds.
 """
 
 from __future__ import annotations
 
-import csv
-import json
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -32,8 +31,10 @@ from typing import Any
 import ml_collections
 import numpy as np
 
-from jclip_eeg import config_lib
+from jclip_eeg import config_lib, jsonio
 from jclip_eeg.errors import ConfigError
+from jclip_eeg.experiments.tables import pct, write_csv, write_markdown
+from jclip_eeg.runs.stage import STAGES
 from jclip_eeg.train import loop
 
 _log = logging.getLogger(__name__)
@@ -43,8 +44,6 @@ METRICS = {"accuracy": "accuracy", "precision": "precision_macro", "recall": "re
            "specificity": "specificity", "f1": "f1_macro"}
 # The paper's Table I columns.
 TABLE_I = {"accuracy": "Acc(%)", "precision": "Pre(%)", "recall": "Rec(%)", "f1": "F1(%)"}
-# Config fields a rerun may change without invalidating finished folds.
-_CHANGEABLE = ("workdir", "data.root", "train.progress", "train.tensorboard", "data.prefetch")
 
 
 def metric_row(test: Mapping[str, Any]) -> dict[str, float]:
@@ -53,22 +52,15 @@ def metric_row(test: Mapping[str, Any]) -> dict[str, float]:
 
 
 def with_student(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
-  """`config` (a teacher config) with a student section; the paper's student added when it has none."""
+  """`config` (a teacher config) with a student recipe; the paper's (`config_lib.paper_student`) when it has none."""
   if config.model.role != "teacher":
     raise ConfigError(f"cross-validation starts from a teacher config; config.model.role={config.model.role!r}")
-  if config.get("student") is not None and "model" in config.student:
+  if config.get("student") is not None:
     return config
+  student = config_lib.paper_student(config)
   config = ml_collections.ConfigDict(config.to_dict())
-  model = ml_collections.ConfigDict(config.model.to_dict())
-  model.role = "student"
-  model.eeg.n_layers = config_lib.N_LAYERS["student"]
-  model.teacher_embed_dim = config.model.embed_dim
-  train = ml_collections.ConfigDict(config.train.to_dict())
-  train.epochs = max(1, round(config.train.epochs * config_lib.PAPER_EPOCHS["student"]
-                              / config_lib.PAPER_EPOCHS["teacher"]))
-  train.temperature = config_lib.train_config("student").temperature
-  config.student = ml_collections.ConfigDict(dict(teacher_workdir="", model=model, train=train,
-                                                  optimizer=config.optimizer))
+  config.student = ml_collections.ConfigDict(dict(model=student.model, train=student.train,
+                                                  optimizer=student.optimizer))
   return config
 
 
@@ -87,14 +79,13 @@ def _finished_report(fold_dir: Path, config: ml_collections.ConfigDict) -> dict[
   path = fold_dir / "report.json"
   if not path.is_file():
     return None
-  stored = json.loads((fold_dir / "config.json").read_text())
-  differences = [key for key in loop.config_differences(stored, json.loads(config.to_json()))
-                 if not key.endswith(_CHANGEABLE)]
+  differences = config_lib.resume_differences(jsonio.read_json(fold_dir / "config.json"),
+                                              config_lib.as_json(config))
   if differences:
     raise ConfigError(f"{fold_dir} holds a fold trained with another config (differences: "
                       f"{', '.join(differences)}); rerun with the same config or choose another --workdir")
-  report = json.loads(path.read_text())
-  return report if set(report["stages"]) == set(loop.STAGES) else None
+  report = jsonio.read_json(path)
+  return report if set(report["stages"]) == set(STAGES) else None
 
 
 def run_cross_validation(config: ml_collections.ConfigDict, workdir: str | Path, *, by: str | None = None,
@@ -118,7 +109,7 @@ def run_cross_validation(config: ml_collections.ConfigDict, workdir: str | Path,
       report = loop.train_and_evaluate(current, fold_dir)
     else:
       _log.info("fold %d of %d: finished earlier, reading %s", fold, n_folds, fold_dir / "report.json")
-    for role in loop.STAGES:
+    for role in STAGES:
       test = report["stages"][role]["test"]
       rows.append({"stage": role, "fold": fold, **metric_row(test), "n_test": test["n_samples"],
                    "trained": trained})
@@ -140,30 +131,6 @@ def summarize(rows: Sequence[Mapping[str, Any]], group: str = "stage") -> dict[s
     std = values.std(axis=0, ddof=1) if len(values) > 1 else np.zeros(len(METRICS))
     out[name] = {"mean": dict(zip(METRICS, values.mean(axis=0).tolist())), "std": dict(zip(METRICS, std.tolist()))}
   return out
-
-
-def pct(value: float) -> str:
-  """A fraction as a percentage with two decimals, as in the paper's tables."""
-  return f"{100 * value:.2f}"
-
-
-def write_markdown(path: Path, header: Sequence[str], body: Sequence[Sequence[str]]) -> Path:
-  """A markdown table at `path`."""
-  lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-  lines += ["| " + " | ".join(cells) + " |" for cells in body]
-  path.parent.mkdir(parents=True, exist_ok=True)
-  path.write_text("\n".join(lines) + "\n")
-  return path
-
-
-def write_csv(path: Path, records: Sequence[Mapping[str, Any]]) -> Path:
-  """A CSV at `path` with the keys of the first record as columns; floats at full precision."""
-  path.parent.mkdir(parents=True, exist_ok=True)
-  with path.open("w", newline="") as f:
-    writer = csv.DictWriter(f, fieldnames=list(records[0]))
-    writer.writeheader()
-    writer.writerows({k: repr(v) if isinstance(v, float) else v for k, v in r.items()} for r in records)
-  return path
 
 
 def write_tables(rows: Sequence[Mapping[str, Any]], stem: str | Path) -> tuple[Path, Path]:

@@ -1,0 +1,1 @@
+"""Experiments that train many runs and tabulate them: k-fold cross-validation (Table I), ablations (Table II)."""

@@ -1,0 +1,48 @@
+"""The toy teacher + student run the evaluation, cross-validation, ablation and export tests share.
+
+`toy_config` is configs/demo.py shrunk to 4 synthetic patients x 2 one-minute
+recordings, a 1-layer 8-wide Conformer and a 2-layer 16-wide BERT: with
+XLA's cheap optimisation settings (the `fast_jax` fixture) a run takes seconds.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import ml_collections
+from steps_helpers import write_tiny_bert
+
+from jclip_eeg import config_lib
+
+REPO = Path(__file__).resolve().parents[1]
+_EEG = dict(n_filters=4, temporal_kernel=9, pool_size=16, pool_stride=8, d_model=8, n_heads=2, ffn_mult=2,
+            n_prompts=1, head_hidden=8, n_layers=1)
+
+
+def load_config_file(name: str, arg: str | None = None) -> ml_collections.ConfigDict:
+  """`get_config(arg)` of configs/<name>.py."""
+  return config_lib.load_config_file(REPO / "configs" / f"{name}.py", arg)
+
+
+def toy_config(tmp: Path, *, teacher_epochs: int = 2, student_epochs: int = 1) -> ml_collections.ConfigDict:
+  """configs/demo.py at toy size; the synthetic data and the tiny BERT live under `tmp` (shared by runs)."""
+  config = load_config_file("demo")
+  bert = tmp / "tiny_bert"
+  if not bert.is_dir():
+    write_tiny_bert(bert)
+  with config.unlocked():
+    config.data.update(dict(store=str(tmp / "store"), root=str(tmp / "raw")))
+    config.data.synthetic.update(dict(n_patients=4, duration_s=60, seizures_per_recording=(1, 1),
+                                      seizure_duration_s=(10, 14)))
+    config.data.split.k = 2
+    config.model.embed_dim = 8
+    config.model.text.checkpoint = str(bert)
+    config.model.text.n_context = 2
+    config.student.model.update(dict(embed_dim=8, teacher_embed_dim=8))
+    config.student.model.text = config.model.text
+    for model in (config.model, config.student.model):
+      model.eeg.update(_EEG)
+    for train, epochs in ((config.train, teacher_epochs), (config.student.train, student_epochs)):
+      train.update(dict(epochs=epochs, batch_size=16, eval_batch_size=64, log_every_steps=2, progress=False,
+                        tensorboard=False))
+  return config
