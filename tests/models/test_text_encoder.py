@@ -86,7 +86,9 @@ def tiny() -> TextEncoder:
 
 @pytest.fixture(scope="module")
 def tokenizer():
-  return bert_weights.load_tokenizer(_tokenizer_dir())
+  """transformers' tokenizer of the MiniLM folder: the reference for our `tokenizers`-based one."""
+  transformers = pytest.importorskip("transformers")
+  return transformers.AutoTokenizer.from_pretrained(_tokenizer_dir(), local_files_only=True)
 
 
 def test_tokenize_none_matches_hf(tokenizer):
