@@ -18,11 +18,22 @@ Conventions (scikit-learn does the counting):
   class. Multi-class: `auc` is the macro mean of the per-class AUCs and
   `auc_micro` pools every (sample, class) pair. An AUC that is undefined
   (a class absent from `y_true`) is `None` and `auc_note` says why.
+
+`paper_report` scores the same predictions under the paper's own test protocol,
+inferred from its tables (every binary row of Tables I/II has
+Acc = AUC = (Rec + Spe) / 2 and Pre = Rec / (Rec + 1 - Spe), so its test folds
+were balanced 1:1; Table V's AUCs are those of hard predictions). It is
+reported beside `classification_report`, never instead of it: on a real,
+imbalanced fold the paper's numbers overstate precision and F1 by far.
+Callers store it as `report["paper"] = paper_report(...)`, so that
+`classification_report` stays a pure, seedless function of the whole fold.
+`paper_line` prints either protocol's headline metrics, or the paper's own
+rows (`jclip_eeg.experiments.paper_results`), as one fixed-width line.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -30,7 +41,7 @@ from sklearn.metrics import (accuracy_score, confusion_matrix, multilabel_confus
                              precision_recall_fscore_support, roc_auc_score)
 from sklearn.preprocessing import label_binarize
 
-from jclip_eeg.errors import DataError
+from jclip_eeg.errors import ConfigError, DataError
 
 # Row sums of softmax outputs computed in float32 stay well inside this.
 PROB_SUM_ATOL = 1e-3
@@ -153,6 +164,119 @@ def classification_report(y_true: np.ndarray, probs: np.ndarray, class_names: Se
   return report
 
 
+# The headline metrics of the paper's protocol, in the paper's column order.
+PAPER_METRICS = ("accuracy", "precision", "recall", "specificity", "f1", "auc")
+
+
+def balanced_draw(y_true: np.ndarray, positive: int, background: int, seed: int) -> np.ndarray:
+  """(2m,) sorted row indices of a 1:1 draw of the `positive` and `background` windows of `y_true`.
+
+  m = min(#positive, #background): the smaller class is kept whole (in EEG
+  almost always the seizure class, so every seizure window is scored) and m
+  windows of the larger are drawn without replacement by
+  `np.random.default_rng(seed)`. Rows of other classes never occur. m = 0
+  (a class absent) gives an empty array.
+  """
+  rows = [np.flatnonzero(y_true == k) for k in (positive, background)]
+  m = min(r.size for r in rows)
+  rng = np.random.default_rng(seed)
+  return np.sort(np.concatenate([r if r.size == m else rng.choice(r, size=m, replace=False) for r in rows]))
+
+
+def _binary_paper(y_true: np.ndarray, y_pred: np.ndarray, positive: int) -> dict[str, float]:
+  """Seizure-class precision/recall/F1/specificity, accuracy and hard-label AUC of one (balanced) draw."""
+  (precision,), (recall,), (f1,), _ = precision_recall_fscore_support(
+      y_true, y_pred, labels=[positive], average=None, zero_division=0)
+  return {
+      "accuracy": float(accuracy_score(y_true, y_pred)),
+      "precision": float(precision), "recall": float(recall),
+      "specificity": float(_specificity(y_true, y_pred, 2)[positive]), "f1": float(f1),
+      "auc": float(roc_auc_score(y_true == positive, y_pred == positive)),
+      "auc_micro": None,
+  }
+
+
+def _multiclass_paper(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> dict[str, float]:
+  """Weighted precision/F1, macro recall/specificity, hard-label macro and micro AUC of the whole fold."""
+  seen = np.union1d(y_true, y_pred)
+  precision, _, f1, _ = precision_recall_fscore_support(y_true, y_pred, labels=seen, average="weighted",
+                                                        zero_division=0)
+  _, recall, _, _ = precision_recall_fscore_support(y_true, y_pred, labels=seen, average="macro",
+                                                    zero_division=0)
+  specificity = float(_specificity(y_true, y_pred, n_classes)[seen].mean())
+  classes = np.arange(n_classes)
+  return {
+      "accuracy": float(accuracy_score(y_true, y_pred)),
+      "precision": float(precision), "recall": float(recall), "specificity": specificity, "f1": float(f1),
+      # Mean over classes of the one-point ROC AUC (recall_c + specificity_c) / 2.
+      "auc": (float(recall) + specificity) / 2,
+      "auc_micro": float(roc_auc_score(label_binarize(y_true, classes=classes),
+                                       label_binarize(y_pred, classes=classes), average="micro")),
+  }
+
+
+def paper_report(y_true: np.ndarray, probs: np.ndarray, class_names: Sequence[str], *,
+                 background: int = 0, seed: int = 0) -> dict[str, Any]:
+  """The paper's test protocol (Tables I, II, V) on the predictions `classification_report` scores.
+
+  Binary tasks (protocol "balanced 1:1"): the windows of `balanced_draw`
+  (every seizure window and an equal seeded draw of background windows; if
+  background is the smaller class, all of it and a draw of seizure windows).
+  `precision`, `recall`, `f1` and `specificity` are the seizure class's;
+  `auc` is the ROC AUC of the hard predictions argmax(probs), which is the
+  balanced accuracy (recall + specificity) / 2 and, on the 1:1 draw, equals
+  `accuracy`. A fold lacking either class cannot be balanced: its metrics are
+  None and `note` says why.
+
+  Multi-class tasks (protocol "whole fold"): every window; `precision` and
+  `f1` are means over classes weighted by their support, `recall` and
+  `specificity` macro means, `auc` the macro one-vs-rest ROC AUC of the
+  one-hot predictions = mean over classes of (recall_c + specificity_c) / 2
+  = (recall + specificity) / 2, and `auc_micro` the micro (pooled) one of
+  the same, (accuracy + 1 - (1 - accuracy) / (C - 1)) / 2. Averages run over
+  the classes in y_true or in the predictions, as in `classification_report`
+  (a class predicted but absent from y_true has recall 0).
+
+  Args:
+    y_true: (N,) int true class index of each window.
+    probs: (N, C) float class probabilities (rows sum to 1).
+    class_names: C class names, in index order.
+    background: index of the non-seizure class.
+    seed: seed of the binary draw (unused for multi-class tasks).
+  Returns:
+    JSON-serialisable dict: the PAPER_METRICS `accuracy`, `precision`,
+    `recall`, `specificity`, `f1`, `auc` (fractions in [0, 1], or None), and
+    `auc_micro` (multi-class, else None), `n_windows` (windows scored),
+    `n_per_class` (C window counts of the scored set), `protocol`, `seed`
+    (None for multi-class), `positive_class` (name, binary only) and `note`
+    (None unless the metrics are undefined).
+  Raises:
+    DataError naming the field when the inputs are malformed; ConfigError
+    when `seed` is not a non-negative int.
+  """
+  y_true, probs = np.asarray(y_true), np.asarray(probs, dtype=np.float64)
+  _check_inputs(y_true, probs, class_names, background)
+  if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+    raise ConfigError(f"seed: expected a non-negative int, got {seed!r}")
+  n_classes = len(class_names)
+  y_pred = probs.argmax(axis=1)
+  if n_classes > 2:
+    return {**_multiclass_paper(y_true, y_pred, n_classes), "n_windows": int(y_true.size),
+            "n_per_class": np.bincount(y_true, minlength=n_classes).tolist(), "protocol": "whole fold",
+            "seed": None, "positive_class": None, "note": None}
+  positive = 1 - background
+  rows = balanced_draw(y_true, positive, background, int(seed))
+  report: dict[str, Any] = {
+      "n_windows": int(rows.size), "n_per_class": np.bincount(y_true[rows], minlength=2).tolist(),
+      "protocol": "balanced 1:1", "seed": int(seed), "positive_class": str(class_names[positive]),
+  }
+  if rows.size == 0:
+    absent = class_names[positive] if np.any(y_true == background) else class_names[background]
+    return {**dict.fromkeys(PAPER_METRICS), "auc_micro": None, **report,
+            "note": f"paper protocol undefined: no {absent!r} windows in y_true to balance against"}
+  return {**_binary_paper(y_true[rows], y_pred[rows], positive), **report, "note": None}
+
+
 def _pct(value: float | None) -> str:
   return "-" if value is None else f"{100 * value:.2f}"
 
@@ -213,3 +337,13 @@ def format_report(report: dict[str, Any], title: str) -> str:
     lines.append(report["auc_note"])
   lines += ["", *_metrics_table(report), "", "confusion matrix", *_confusion_table(report)]
   return "\n".join(lines)
+
+
+def paper_line(label: str, metrics: Mapping[str, float | None]) -> str:
+  """`label`, then PAPER_METRICS as Acc/Pre/Rec/Spe/F1 in % and AUC; "-" where `metrics` lacks a value.
+
+  Takes a `paper_report` dict or a row of `jclip_eeg.experiments.paper_results.reported`.
+  """
+  cells = [f"{column} {_pct(metrics.get(key)):>6}" for column, key in
+           zip(("Acc", "Pre", "Rec", "Spe", "F1"), PAPER_METRICS)]
+  return f"{label:<24} " + "  ".join(cells) + f"  AUC {_auc(metrics.get('auc')):>6}"

@@ -1,4 +1,4 @@
-"""Classification metrics against numbers worked out by hand on small confusions."""
+"""Classification metrics against numbers worked out by hand on small confusions, and the paper's protocol."""
 
 from __future__ import annotations
 
@@ -8,8 +8,11 @@ import warnings
 import numpy as np
 import pytest
 
-from jclip_eeg.errors import DataError
-from jclip_eeg.metrics import classification_report, format_report
+from sklearn.metrics import roc_auc_score
+from sklearn.preprocessing import label_binarize
+
+from jclip_eeg.errors import ConfigError, DataError
+from jclip_eeg.metrics import balanced_draw, classification_report, format_report, paper_line, paper_report
 
 
 def _probs_predicting(y_pred: list[int], n_classes: int) -> np.ndarray:
@@ -170,3 +173,115 @@ def test_bad_background_and_class_names_raise():
     classification_report(BINARY_Y, BINARY_PROBS, ["bckg", "seiz"], background=2)
   with pytest.raises(DataError, match="class_names"):
     classification_report(np.zeros(2, int), np.ones((2, 1)), ["bckg"])
+
+
+# ----------------------------------------------------------------------------- the paper's protocol
+
+# Balanced already (4 + 4, nothing is drawn): TP=3, FN=1, FP=2, TN=2.
+PAPER_Y = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+PAPER_PRED = [0, 0, 1, 1, 1, 1, 1, 0]
+
+
+def _noisy_binary_fold(n_seizure: int, n_background: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+  """(N,) labels, seizure windows first, and (N, 2) probabilities of a detector that errs on ~20 % of each class."""
+  rng = np.random.default_rng(seed)
+  y = np.r_[np.ones(n_seizure, int), np.zeros(n_background, int)]
+  p_seizure = np.clip(0.3 * y + 0.35 + 0.3 * rng.standard_normal(y.size), 0.0, 1.0)
+  return y, np.stack([1 - p_seizure, p_seizure], axis=1)
+
+
+def test_paper_binary_matches_hand_counts():
+  r = paper_report(PAPER_Y, _probs_predicting(PAPER_PRED, 2), ["bckg", "seiz"])
+  assert (r["protocol"], r["n_windows"], r["n_per_class"], r["positive_class"]) == ("balanced 1:1", 8, [4, 4], "seiz")
+  assert (r["precision"], r["recall"], r["specificity"]) == pytest.approx((3 / 5, 3 / 4, 2 / 4))
+  assert r["f1"] == pytest.approx(2 / 3)  # 2 * (3/5) * (3/4) / (3/5 + 3/4)
+  assert r["accuracy"] == pytest.approx(5 / 8) and r["auc"] == pytest.approx(5 / 8)
+  assert r["auc_micro"] is None and r["note"] is None
+
+
+def test_paper_binary_background_index_picks_the_positive_class():
+  r = paper_report(1 - PAPER_Y, _probs_predicting(PAPER_PRED, 2)[:, ::-1], ["seiz", "bckg"], background=1)
+  assert r["positive_class"] == "seiz" and r["n_per_class"] == [4, 4]
+  assert (r["precision"], r["recall"], r["specificity"]) == pytest.approx((3 / 5, 3 / 4, 2 / 4))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_paper_binary_identities_hold_on_the_balanced_draw(seed):
+  y, probs = _noisy_binary_fold(50, 2000, seed)
+  r = paper_report(y, probs, ["bckg", "seiz"], seed=seed)
+  assert r["n_per_class"] == [50, 50] and r["n_windows"] == 100
+  assert 0.5 < r["specificity"] < 1 and 0.5 < r["recall"] < 1  # the detector errs on both classes
+  balanced = (r["recall"] + r["specificity"]) / 2
+  assert r["accuracy"] == pytest.approx(balanced, abs=1e-12)
+  assert r["auc"] == pytest.approx(balanced, abs=1e-12)
+  assert r["precision"] == pytest.approx(r["recall"] / (r["recall"] + 1 - r["specificity"]), abs=1e-12)
+  assert r["f1"] == pytest.approx(2 * r["precision"] * r["recall"] / (r["precision"] + r["recall"]), abs=1e-12)
+  # The whole 1:40 fold gives the same detector a far lower seizure precision.
+  assert classification_report(y, probs, ["bckg", "seiz"])["per_class"][1]["precision"] < r["precision"] / 2
+
+
+def test_balanced_draw_is_seeded_and_keeps_every_seizure_window():
+  y, _ = _noisy_binary_fold(30, 300)
+  rows = balanced_draw(y, 1, 0, seed=0)
+  assert rows.size == 60 and np.all(np.diff(rows) > 0)  # sorted, no repeats
+  assert set(np.flatnonzero(y == 1)) <= set(rows) and np.sum(y[rows] == 0) == 30
+  np.testing.assert_array_equal(balanced_draw(y, 1, 0, seed=0), rows)
+  assert not np.array_equal(balanced_draw(y, 1, 0, seed=1), rows)
+  probs = _noisy_binary_fold(30, 300)[1]
+  assert paper_report(y, probs, ["bckg", "seiz"], seed=3) == paper_report(y, probs, ["bckg", "seiz"], seed=3)
+
+
+def test_balanced_draw_keeps_the_smaller_class_when_background_is_scarcer():
+  y, probs = _noisy_binary_fold(25, 10)
+  rows = balanced_draw(y, 1, 0, seed=0)
+  assert set(np.flatnonzero(y == 0)) <= set(rows) and np.sum(y[rows] == 1) == 10
+  assert paper_report(y, probs, ["bckg", "seiz"])["n_per_class"] == [10, 10]
+
+
+@pytest.mark.parametrize("label, absent", [(0, "seiz"), (1, "bckg")])
+def test_paper_binary_without_one_class_is_none_with_a_note(label, absent):
+  y = np.full(4, label)
+  r = paper_report(y, _probs_predicting([0, 1, 0, 1], 2), ["bckg", "seiz"])
+  assert [r[k] for k in ("accuracy", "precision", "recall", "specificity", "f1", "auc")] == [None] * 6
+  assert r["n_windows"] == 0 and f"no {absent!r} windows" in r["note"]
+  assert json.loads(json.dumps(r)) == r
+
+
+def test_paper_multiclass_definitions_against_sklearn():
+  y, y_pred = np.array(MULTI_Y), np.array(MULTI_PRED)
+  r = paper_report(y, _probs_predicting(MULTI_PRED, 3), ["a", "b", "c"], seed=5)
+  assert (r["protocol"], r["n_windows"], r["n_per_class"], r["seed"]) == ("whole fold", 15, [6, 6, 3], None)
+  precision, recall = [5 / 7, 3 / 5, 2 / 3], [5 / 6, 3 / 6, 2 / 3]
+  f1 = [2 * p * q / (p + q) for p, q in zip(precision, recall)]
+  specificity = [7 / 9, 7 / 9, 11 / 12]
+  support = [6, 6, 3]
+  assert r["accuracy"] == pytest.approx(10 / 15)
+  assert r["precision"] == pytest.approx(np.dot(support, precision) / 15)
+  assert r["f1"] == pytest.approx(np.dot(support, f1) / 15)
+  assert r["recall"] == pytest.approx(np.mean(recall))
+  assert r["specificity"] == pytest.approx(np.mean(specificity))
+  onehot_true, onehot_pred = label_binarize(y, classes=[0, 1, 2]), label_binarize(y_pred, classes=[0, 1, 2])
+  assert r["auc"] == pytest.approx(roc_auc_score(onehot_true, onehot_pred, average="macro"), abs=1e-12)
+  assert r["auc"] == pytest.approx(np.mean([(q + s) / 2 for q, s in zip(recall, specificity)]), abs=1e-12)
+  assert r["auc_micro"] == pytest.approx(roc_auc_score(onehot_true, onehot_pred, average="micro"), abs=1e-12)
+  assert r["auc_micro"] == pytest.approx((10 / 15 + 1 - (5 / 15) / 2) / 2, abs=1e-12)
+  assert json.loads(json.dumps(r)) == r
+
+
+def test_paper_report_bad_inputs_raise_naming_the_field():
+  probs = _probs_predicting(PAPER_PRED, 2)
+  with pytest.raises(DataError, match="probs: rows must sum to 1"):
+    paper_report(PAPER_Y, probs * 2, ["bckg", "seiz"])
+  with pytest.raises(DataError, match="y_true: class indices"):
+    paper_report(PAPER_Y + 1, probs, ["bckg", "seiz"])
+  for seed in (-1, 1.5, True):
+    with pytest.raises(ConfigError, match="seed: expected a non-negative int"):
+      paper_report(PAPER_Y, probs, ["bckg", "seiz"], seed=seed)
+
+
+def test_paper_line_prints_percent_and_dashes_for_missing_metrics():
+  r = paper_report(PAPER_Y, _probs_predicting(PAPER_PRED, 2), ["bckg", "seiz"])
+  line = paper_line("ours (paper protocol)", r)
+  assert line.startswith("ours (paper protocol)")
+  assert "Acc  62.50" in line and "Pre  60.00" in line and "Spe  50.00" in line and line.endswith("AUC 0.6250")
+  assert "Spe      -" in paper_line("paper (reported)", {"accuracy": 0.979, "auc": None})
