@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from steps_helpers import write_tiny_bert
 
+pytest.importorskip("torch")  # bench_inference shares bench_train's helpers, which import torch
+
 from jclip_eeg.models.info import model_info
 
 REPO = Path(__file__).resolve().parents[1]
