@@ -56,7 +56,8 @@ def _parse_flags(script: str) -> Callable[[list[str]], list[str]]:
     try:
       return flags.FLAGS(argv)
     except flags.Error as error:
-      print(f"{script}: error: {error} (see --help)", file=sys.stderr)
+      message = "; ".join(line.strip() for line in str(error).splitlines() if line.strip())
+      print(f"{script}: error: {message} (see --help)", file=sys.stderr)
       sys.exit(EXIT_BAD_INPUT)
     except SystemExit:
       if any(arg.split("=")[0] in _HELP_FLAGS for arg in argv[1:]):
