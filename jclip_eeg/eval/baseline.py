@@ -2,7 +2,7 @@
 
 Two scorers that need no deep learning, fitted on training windows of an
 `EpochStore` and returning test-window class probabilities (n, n_classes), so
-`jclip_eeg.eval.metrics.classification_report` scores them exactly like the
+`jclip_eeg.metrics.classification_report` scores them exactly like the
 models:
 
 * `band_power_baseline`: per channel the log power in the delta (0.5-4 Hz),

@@ -10,7 +10,7 @@ import pytest
 from jclip_eeg.data.store import EpochStore, StoreWriter
 from jclip_eeg.errors import DataError
 from jclip_eeg.eval import baseline
-from jclip_eeg.eval.metrics import classification_report
+from jclip_eeg.metrics import classification_report
 
 SFREQ = 128.0
 T = 128  # 1-s windows
