@@ -138,7 +138,8 @@ def paper_student(teacher: ml_collections.ConfigDict) -> ml_collections.ConfigDi
   Same data, optimiser and text-tower description (the tower whose class
   features it takes, frozen); a Conformer of 4 layers projected into the
   teacher's embedding space (`model.teacher_embed_dim`); trained for a quarter
-  of the teacher's epochs (the paper's 100 vs 400) at temperature t = 1.
+  of the teacher's epochs (the paper's 100 vs 400) at temperature t = 1, with
+  the teacher's logits cached (`train.teacher_cache`).
   """
   config = ml_collections.ConfigDict(teacher.to_dict())
   if "student" in config:
@@ -148,6 +149,9 @@ def paper_student(teacher: ml_collections.ConfigDict) -> ml_collections.ConfigDi
   config.model.teacher_embed_dim = teacher.model.embed_dim
   config.train.epochs = max(1, round(teacher.train.epochs * PAPER_EPOCHS["student"] / PAPER_EPOCHS["teacher"]))
   config.train.temperature = 1.0
+  # The frozen teacher's logits of each drawn window computed once before step 1, not on every draw
+  # (train/teacher_cache.py): the same losses and gradients, fewer teacher forwards.
+  config.train.teacher_cache = True
   return config
 
 
