@@ -319,7 +319,9 @@ def build_model(config, n_sentences: int) -> CLIPModel | StudentModel:
   from jclip_eeg.models import bert as jbert  # pylint: disable=import-outside-toplevel
   from jclip_eeg.models import bert_weights  # pylint: disable=import-outside-toplevel
   model_cfg, data_cfg = config.model, config.data
-  eeg = Conformer(data_cfg.n_channels, data_cfg.n_times, embed_dim=model_cfg.embed_dim, **model_cfg.eeg)
+  # Whatever model.eeg.attention says, the twin's attention is F.scaled_dot_product_attention (PyTorch's fused path).
+  eeg_cfg = {key: value for key, value in model_cfg.eeg.items() if key != "attention"}
+  eeg = Conformer(data_cfg.n_channels, data_cfg.n_times, embed_dim=model_cfg.embed_dim, **eeg_cfg)
   n_classes = len(data_cfg.class_names)
   if model_cfg.role == "student":
     return StudentModel(eeg, n_classes, model_cfg.teacher_embed_dim, model_cfg.logit_scale_max)

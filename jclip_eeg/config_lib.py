@@ -109,7 +109,8 @@ def eeg_config() -> ml_collections.ConfigDict:
   """config.model.eeg: the teacher's Conformer (DESIGN.md Model; d_model 520 fits the 30.8 M / 17.9 M targets)."""
   return ml_collections.ConfigDict(dict(
       n_filters=40, temporal_kernel=25, pool_size=75, pool_stride=15, d_model=520, n_layers=N_LAYERS["teacher"],
-      n_heads=10, ffn_mult=4, dropout=0.3, n_prompts=4, head_hidden=768))
+      n_heads=10, ffn_mult=4, dropout=0.3, n_prompts=4, head_hidden=768,
+      attention="einsum"))  # einsum | dot_product | cudnn: how the attention core runs (models/conformer.py)
 
 
 def text_config() -> ml_collections.ConfigDict:
