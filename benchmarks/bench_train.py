@@ -4,7 +4,7 @@
 
 Paper-sized models (CHB-MIT windows, 23 x 256): the teacher's text tower is
 BERT-base with random weights (`checkpoint="random"`, every parameter
-trained), the student distils from a frozen teacher. Both frameworks start
+trained), the student distils from the frozen teacher (its initial weights). Both frameworks start
 from the same weights (the JAX model's, copied by
 `torch_reference.load_nnx_state`) and run AdamW on the same parameters.
 Roles: `teacher`, `student` (the online step: the frozen teacher runs on
@@ -47,6 +47,7 @@ from pathlib import Path
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 
 import jax  # noqa: E402  pylint: disable=wrong-import-position
+import jax.numpy as jnp
 import numpy as np
 import torch
 from flax import nnx
@@ -127,9 +128,11 @@ class JaxRun:
     batch = _workload.random_batch(config, config.train.batch_size)
     if self.role == "teacher":
       self.step_fn = steps.make_teacher_step(built.graphdef, built.tx, self.config, self.mesh)
+      # A copy (the timed steps donate the state): students distil from the initial teacher, as the PyTorch
+      # twins do, so a student's first-step loss depends on the seeds alone and compares across runs.
+      self.initial_weights = jax.tree.map(jnp.copy, (built.state.params, built.state.rest))
     else:
-      # teacher.state, not teacher.built.state: the teacher's timed steps donated the latter.
-      weights = (teacher.state.params, teacher.state.rest)
+      weights = teacher.initial_weights
       features = inference.class_text_features(weights, graphdef=teacher.built.graphdef, mesh=self.mesh)
       if self.role == "student_cached":
         x = sharding.shard_batch(batch, self.mesh)["x"]
