@@ -94,11 +94,16 @@ class EmbeddingHead(nn.Module):
 
 
 class Conformer(nn.Module):
-  """EEG Conformer with VPT-deep prompts; arguments as `jclip_eeg.models.conformer.Conformer`."""
+  """EEG Conformer with VPT-deep prompts; arguments as `jclip_eeg.models.conformer.Conformer`.
+
+  Whatever `attention` says, the twin's attention is F.scaled_dot_product_attention (PyTorch's fused path,
+  the strongest eager baseline): the argument only mirrors the JAX model's config.
+  """
 
   def __init__(self, n_channels: int, n_times: int, *, embed_dim: int, n_filters: int, temporal_kernel: int,
                pool_size: int, pool_stride: int, d_model: int, n_layers: int, n_heads: int, ffn_mult: int,
-               dropout: float, n_prompts: int, head_hidden: int):
+               dropout: float, n_prompts: int, head_hidden: int, attention: str = "einsum"):
+    del attention
     super().__init__()
     self.embed_dim = embed_dim
     self.n_prompts = n_prompts
@@ -319,9 +324,7 @@ def build_model(config, n_sentences: int) -> CLIPModel | StudentModel:
   from jclip_eeg.models import bert as jbert  # pylint: disable=import-outside-toplevel
   from jclip_eeg.models import bert_weights  # pylint: disable=import-outside-toplevel
   model_cfg, data_cfg = config.model, config.data
-  # Whatever model.eeg.attention says, the twin's attention is F.scaled_dot_product_attention (PyTorch's fused path).
-  eeg_cfg = {key: value for key, value in model_cfg.eeg.items() if key != "attention"}
-  eeg = Conformer(data_cfg.n_channels, data_cfg.n_times, embed_dim=model_cfg.embed_dim, **eeg_cfg)
+  eeg = Conformer(data_cfg.n_channels, data_cfg.n_times, embed_dim=model_cfg.embed_dim, **model_cfg.eeg)
   n_classes = len(data_cfg.class_names)
   if model_cfg.role == "student":
     return StudentModel(eeg, n_classes, model_cfg.teacher_embed_dim, model_cfg.logit_scale_max)
