@@ -147,14 +147,17 @@ class JaxRun:
     self.first_step_loss: float | None = None
 
   def compile(self) -> dict[str, float | None]:
-    """Compiles the step once, ahead of time; XLA's FLOPs and memory plan (bytes) of one step.
+    """Compiles the step once, ahead of time; XLA's FLOPs and memory plan (bytes) of one step, and the seconds
+    lowering and compiling took.
 
     The memory plan is arguments + outputs - donated (aliased) + temporaries:
     what the step needs on the device, read off the executable.
     """
+    started = time.perf_counter()
     self.compiled = self.step_fn.lower(self.state, self.batch).compile()
+    seconds = time.perf_counter() - started
     memory = self.compiled.memory_analysis()
-    return dict(flops=compiled_flops(self.compiled),
+    return dict(flops=compiled_flops(self.compiled), seconds=seconds,
                 bytes=memory.argument_size_in_bytes + memory.output_size_in_bytes - memory.alias_size_in_bytes
                 + memory.temp_size_in_bytes if memory else None)
 
@@ -282,7 +285,8 @@ def bench_roles(runs: dict[str, JaxRun], torch_run: TorchRun | None, args, devic
   xla = {role: run.compile() for role, run in runs.items()}
   rows = {role: warm_up("jax", run.step, args.warmup, device) for role, run in runs.items()}
   for role, run in runs.items():
-    rows[role].update(memory_bytes=xla[role]["bytes"], first_step_loss=run.first_step_loss)
+    rows[role].update(memory_bytes=xla[role]["bytes"], compile_s=xla[role]["seconds"],
+                      first_step_loss=run.first_step_loss)
   steps_by_name = {role: run.step for role, run in runs.items()}
   if torch_run is not None:
     twin_rows, twin_steps = torch_rows(online, torch_run, args, device)
