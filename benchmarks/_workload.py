@@ -21,7 +21,7 @@ DTYPES = ("auto", "float32", "bfloat16")
 
 
 def add_model_flags(parser: argparse.ArgumentParser, default_preset: str = "paper") -> None:
-  """--model, --text-checkpoint, --tokenizer, --dtype (see `model_configs`)."""
+  """--model, --text-checkpoint, --tokenizer, --dtype, --attention (see `model_configs`)."""
   parser.add_argument("--model", choices=PRESETS, default=default_preset,
                       help="paper: CHB-MIT shape, bert-base text tower with random weights; demo: configs/demo.py")
   parser.add_argument("--text-checkpoint", default="",
@@ -31,12 +31,15 @@ def add_model_flags(parser: argparse.ArgumentParser, default_preset: str = "pape
                            "installed, e.g. a GPU host: see benchmarks/gpu_session.sh)")
   parser.add_argument("--dtype", choices=DTYPES, default="auto",
                       help="compute dtype; auto: bfloat16 on GPU, float32 on CPU")
+  parser.add_argument("--attention", default="einsum",
+                      help="the Conformer's attention core, config.model.eeg.attention: einsum, dot_product "
+                           "(jax.nn.dot_product_attention, XLA) or cudnn (its fused kernel: GPU, bfloat16)")
 
 
 def model_flags(args: argparse.Namespace) -> list[str]:
   """The flags of `add_model_flags` as given, to pass on to a subprocess."""
   return ["--model", args.model, "--text-checkpoint", args.text_checkpoint, "--tokenizer", args.tokenizer,
-          "--dtype", args.dtype]
+          "--dtype", args.dtype, "--attention", args.attention]
 
 
 def on_gpu() -> bool:
@@ -66,6 +69,7 @@ def model_configs(args: argparse.Namespace) -> dict[str, Any]:
   for config in configs.values():
     with config.unlocked():
       config.model.compute_dtype = compute_dtype(args.dtype)
+      config.model.eeg.attention = args.attention
       if args.text_checkpoint:
         config.model.text.checkpoint = args.text_checkpoint
       if args.tokenizer:

@@ -1,12 +1,19 @@
 """Train-step throughput: JAX (jit) vs PyTorch eager vs torch.compile, teacher and student.
 
-  python benchmarks/bench_train.py [--quick] [--batch-sizes 32 256] [--steps 20] [--no-compile]
+  python benchmarks/bench_train.py [--quick] [--batch-sizes 32 256] [--steps 20] [--no-compile] [--jax-only]
 
 Paper-sized models (CHB-MIT windows, 23 x 256): the teacher's text tower is
 BERT-base with random weights (`checkpoint="random"`, every parameter
-trained), the student distils from a frozen teacher. Both frameworks start
+trained), the student distils from the frozen teacher (its initial weights). Both frameworks start
 from the same weights (the JAX model's, copied by
 `torch_reference.load_nnx_state`) and run AdamW on the same parameters.
+Roles: `teacher`, `student` (the online step: the frozen teacher runs on
+every batch) and `student_cached` (the step training uses, with the teacher's
+logits of the batch precomputed, `train/teacher_cache.py`). The two student
+steps are timed side by side against the same PyTorch twins, which recompute
+the teacher: `student`'s JAX/PyTorch ratios are like-for-like,
+`student_cached`'s include the algorithmic gain, and its `jax_over_jax_online`
+is the cached over the online JAX step (`student_cached` brings `student`).
 float32 on CPU, bfloat16 compute on GPU (JAX `compute_dtype`, torch autocast;
 `--dtype` forces either). After the warm-up steps (compilation included), the
 timed steps alternate between the frameworks in `--rounds` blocks, so a drift
@@ -14,7 +21,10 @@ of the machine's speed hits all of them alike; each ends with
 `block_until_ready` / `torch.cuda.synchronize`. Loader windows/s from
 `bench_loader` are reported beside, for the same batch sizes.
 MFU: XLA's FLOP count of the step over the median step time and the device's
-dense bf16 peak (`jclip_eeg.flops.PEAK_TFLOPS`, or `--peak-tflops`).
+dense bf16 peak (`jclip_eeg.flops.PEAK_TFLOPS`, or `--peak-tflops`). Each JAX
+row also keeps the loss of its first step (`first_step_loss`: the same
+weights and batch for any --attention, so runs compare for parity) and, on a
+GPU, the device's peak memory so far (`device_peak_bytes`).
 
 Writes benchmarks/results/train_<device>.json and .md, rewritten after each
 (role, batch size) with "complete": false until the last one is in, so a run
@@ -37,6 +47,7 @@ from pathlib import Path
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 
 import jax  # noqa: E402  pylint: disable=wrong-import-position
+import jax.numpy as jnp
 import numpy as np
 import torch
 from flax import nnx
@@ -48,9 +59,10 @@ import torch_reference as tr
 from jclip_eeg import host_memory, sharding
 from jclip_eeg.flops import compiled_flops, peak_tflops
 from jclip_eeg.runs import inference
-from jclip_eeg.train import loop, steps
+from jclip_eeg.train import loop, steps, teacher_cache
 
 RESULTS = Path(__file__).resolve().parent / "results"
+STUDENT_ROLES = ("student", "student_cached")  # timed side by side: the online step first
 
 
 def device_name() -> str:
@@ -100,41 +112,60 @@ def summarize(times: list[float], batch_size: int) -> dict[str, float]:
 
 
 class JaxRun:
-  """One role's train step on a fixed batch (`compile`, then `step`); keeps the model's arrays for the torch twin."""
+  """One role's train step on a fixed batch (`compile`, then `step`); keeps the model's arrays for the torch twin.
 
-  def __init__(self, config, teacher: JaxRun | None = None):
+  role "student_cached": the student step with the teacher's logits of the batch precomputed, as the
+  teacher-logit cache gives them.
+  """
+
+  def __init__(self, config, teacher: JaxRun | None = None, role: str | None = None):
     self.config = config
-    role = config.model.role
+    self.role = role or config.model.role
     self.mesh = sharding.make_mesh()
     built = loop.build(self.config, 1000, self.mesh)
     self.built = built
     self.arrays = tr.nnx_arrays(nnx.merge(built.graphdef, built.state.params, built.state.rest))
-    if role == "teacher":
+    batch = _workload.random_batch(config, config.train.batch_size)
+    if self.role == "teacher":
       self.step_fn = steps.make_teacher_step(built.graphdef, built.tx, self.config, self.mesh)
+      # A copy (the timed steps donate the state): students distil from the initial teacher, as the PyTorch
+      # twins do, so a student's first-step loss depends on the seeds alone and compares across runs.
+      self.initial_weights = jax.tree.map(jnp.copy, (built.state.params, built.state.rest))
     else:
-      # teacher.state, not teacher.built.state: the teacher's timed steps donated the latter.
-      weights = (teacher.state.params, teacher.state.rest)
+      weights = teacher.initial_weights
       features = inference.class_text_features(weights, graphdef=teacher.built.graphdef, mesh=self.mesh)
-      self.step_fn = steps.make_student_step(built.graphdef, built.tx, self.config, self.mesh,
-                                             teacher.built.graphdef, weights, features)
-    self.batch = sharding.shard_batch(_workload.random_batch(config, config.train.batch_size), self.mesh)
+      if self.role == "student_cached":
+        x = sharding.shard_batch(batch, self.mesh)["x"]
+        batch["teacher_logits"] = np.asarray(teacher_cache.batch_logits(
+            weights, x, features, graphdef=teacher.built.graphdef, mode=config.model.prediction, mesh=self.mesh))
+        self.step_fn = steps.make_cached_student_step(built.graphdef, built.tx, self.config, self.mesh, features)
+      else:
+        self.step_fn = steps.make_student_step(built.graphdef, built.tx, self.config, self.mesh,
+                                               teacher.built.graphdef, weights, features)
+    self.batch = sharding.shard_batch(batch, self.mesh)
     self.state = built.state
+    self.first_step_loss: float | None = None
 
   def compile(self) -> dict[str, float | None]:
-    """Compiles the step once, ahead of time; XLA's FLOPs and memory plan (bytes) of one step.
+    """Compiles the step once, ahead of time; XLA's FLOPs and memory plan (bytes) of one step, and the seconds
+    lowering and compiling took.
 
     The memory plan is arguments + outputs - donated (aliased) + temporaries:
     what the step needs on the device, read off the executable.
     """
+    started = time.perf_counter()
     self.compiled = self.step_fn.lower(self.state, self.batch).compile()
+    seconds = time.perf_counter() - started
     memory = self.compiled.memory_analysis()
-    return dict(flops=compiled_flops(self.compiled),
+    return dict(flops=compiled_flops(self.compiled), seconds=seconds,
                 bytes=memory.argument_size_in_bytes + memory.output_size_in_bytes - memory.alias_size_in_bytes
                 + memory.temp_size_in_bytes if memory else None)
 
   def step(self) -> None:
     self.state, metrics = self.compiled(self.state, self.batch, *self.step_fn.constants)
     jax.block_until_ready(metrics)
+    if self.first_step_loss is None:
+      self.first_step_loss = float(metrics["loss"])
 
 
 def trainable_names(run: JaxRun) -> set[str]:
@@ -224,14 +255,16 @@ def warm_up(name: str, step: Callable[[], None], warmup: int, device: torch.devi
   return row
 
 
-def bench_role(run: JaxRun, torch_run: TorchRun, args, device: torch.device) -> dict:
-  """Rows for JAX, torch eager and (optionally) torch.compile for one role and batch size."""
-  role, batch_size = run.config.model.role, run.config.train.batch_size
-  print(f"{role} batch {batch_size}", flush=True)
-  xla = run.compile()
-  steps_by_name = {"jax": run.step, "torch_eager": torch_run.step}
-  rows = {name: warm_up(name, step, args.warmup, device) for name, step in steps_by_name.items()}
-  rows["jax"]["memory_bytes"] = xla["bytes"]
+def device_peak_bytes() -> int | None:
+  """The JAX device's peak memory in use since the process started (GPU); None where the backend keeps none."""
+  stats = jax.devices()[0].memory_stats()
+  return (stats or {}).get("peak_bytes_in_use")
+
+
+def torch_rows(run: JaxRun, torch_run: TorchRun, args, device: torch.device) -> tuple[dict, dict]:
+  """(rows, steps) of torch eager and (optionally) torch.compile, warmed up, for the twin of `run`."""
+  steps_by_name = {"torch_eager": torch_run.step}
+  rows = {"torch_eager": warm_up("torch_eager", torch_run.step, args.warmup, device)}
   if args.compile:
     try:
       compiled = TorchRun(run, device, teacher=torch_run.teacher, compile_=True)
@@ -240,33 +273,63 @@ def bench_role(run: JaxRun, torch_run: TorchRun, args, device: torch.device) -> 
     except Exception as error:  # pylint: disable=broad-except  # any inductor failure is a result here
       print(f"  torch_compile  failed: {type(error).__name__}: {error}", flush=True)
       rows["torch_compile"] = dict(framework="torch_compile", error=f"{type(error).__name__}: {str(error)[:500]}")
+  return rows, steps_by_name
+
+
+def bench_roles(runs: dict[str, JaxRun], torch_run: TorchRun | None, args, device: torch.device) -> list[dict]:
+  """One result per JAX run (role -> run, the online one first) of one batch size: its JAX row, then the rows of
+  the PyTorch twin of the first run (eager, optionally compiled; none with --jax-only), all timed interleaved."""
+  online = next(iter(runs.values()))
+  batch_size = online.config.train.batch_size
+  print(f"{' + '.join(runs)} batch {batch_size}", flush=True)
+  xla = {role: run.compile() for role, run in runs.items()}
+  rows = {role: warm_up("jax", run.step, args.warmup, device) for role, run in runs.items()}
+  for role, run in runs.items():
+    rows[role].update(memory_bytes=xla[role]["bytes"], compile_s=xla[role]["seconds"],
+                      first_step_loss=run.first_step_loss)
+  steps_by_name = {role: run.step for role, run in runs.items()}
+  if torch_run is not None:
+    twin_rows, twin_steps = torch_rows(online, torch_run, args, device)
+    rows |= twin_rows
+    steps_by_name |= twin_steps
   times = time_interleaved(steps_by_name, args.steps, args.rounds)
   peak = peak_tflops(args.peak_tflops)
   for name, row in rows.items():
     if name in times:
       row.update(summarize(times[name], batch_size))
       print(f"  {name:14s} {row['samples_per_s']:9.1f} samples/s  median {row['median_s'] * 1e3:8.1f} ms", flush=True)
-      if xla["flops"] and peak:
-        row["mfu"] = xla["flops"] / row["median_s"] / (peak * 1e12)
-  result = dict(role=role, batch_size=batch_size, xla_flops_per_step=xla["flops"], peak_tflops=peak,
-                rows=list(rows.values()), loader_windows_per_s=loader_rate(batch_size, run.config.data.n_channels,
-                                                                           run.config.data.n_times))
-  for name in ("torch_eager", "torch_compile"):
-    if name in times:
-      result[f"jax_over_{name}"] = rows["jax"]["samples_per_s"] / rows[name]["samples_per_s"]
-  return result
+      flops = xla[name if name in runs else next(iter(runs))]["flops"]  # the twins do the online run's work
+      if flops and peak:
+        row["mfu"] = flops / row["median_s"] / (peak * 1e12)
+  common = dict(batch_size=batch_size, peak_tflops=peak, jax_device_peak_bytes=device_peak_bytes(),
+                loader_windows_per_s=loader_rate(batch_size, online.config.data.n_channels, online.config.data.n_times))
+  results = []
+  for role in runs:
+    twins = [dict(row) for name, row in rows.items() if name not in runs]
+    result = dict(role=role, xla_flops_per_step=xla[role]["flops"], rows=[rows[role], *twins], **common)
+    for twin in twins:
+      if "samples_per_s" in twin:
+        result[f"jax_over_{twin['framework']}"] = rows[role]["samples_per_s"] / twin["samples_per_s"]
+    if role == "student_cached":
+      result["jax_over_jax_online"] = rows[role]["samples_per_s"] / rows["student"]["samples_per_s"]
+    results.append(result)
+  return results
 
 
 def bench_batch_size(configs: dict, batch_size: int, args, device: torch.device) -> Iterator[dict]:
-  """The teacher's result (the teacher is always built: the student distils from it), then the student's."""
+  """The teacher's result (the teacher is always built: the student distils from it), then the students'."""
   teacher = JaxRun(_workload.with_batch(configs["teacher"], batch_size))
-  torch_teacher = TorchRun(teacher, device)
+  torch_teacher = None if args.jax_only else TorchRun(teacher, device)
   if "teacher" in args.roles:
-    yield bench_role(teacher, torch_teacher, args, device)
-  torch_teacher.optimizer = None  # the student needs the frozen teacher model only: free its AdamW moments
-  if "student" in args.roles:
-    student = JaxRun(_workload.with_batch(configs["student"], batch_size), teacher=teacher)
-    yield bench_role(student, TorchRun(student, device, teacher=torch_teacher), args, device)
+    yield from bench_roles({"teacher": teacher}, torch_teacher, args, device)
+  if torch_teacher is not None:
+    torch_teacher.optimizer = None  # the student needs the frozen teacher model only: free its AdamW moments
+  students = [role for role in STUDENT_ROLES if role in args.roles]
+  if students:
+    config = _workload.with_batch(configs["student"], batch_size)
+    runs = {role: JaxRun(config, teacher=teacher, role=role) for role in students}
+    torch_student = None if torch_teacher is None else TorchRun(runs["student"], device, teacher=torch_teacher)
+    yield from bench_roles(runs, torch_student, args, device)
 
 
 def markdown_header(report: dict, title: str) -> list[str]:
@@ -303,9 +366,26 @@ def markdown(report: dict) -> str:
   peaks = {res["peak_tflops"] for res in report["results"] if res.get("peak_tflops")}
   lines += ["", "Memory: JAX, XLA's plan of the compiled step (arguments + outputs - donated + temporaries); "
             "torch eager, torch.cuda.max_memory_allocated over its warm-up steps (GPU only)."]
+  device_peaks = [f"{res['jax_device_peak_bytes'] / 2**20:.0f} MB after batch {res['batch_size']}"
+                  for res in report["results"] if res.get("jax_device_peak_bytes") and res["role"] != "student_cached"]
+  if device_peaks:
+    lines.append(f"JAX device peak memory in use (the process's running peak): {', '.join(device_peaks)}.")
   if peaks:
     lines.append(f"MFU: XLA's FLOP count of the step / median step time / {', '.join(map(str, peaks))} TFLOP/s.")
+  lines += cached_lines(report["results"])
   return "\n".join(lines) + "\n"
+
+
+def cached_lines(results: list[dict]) -> list[str]:
+  """What the student_cached rows mean, and its cached / online JAX ratio per batch size."""
+  cached = [res for res in results if res["role"] == "student_cached"]
+  if not cached:
+    return []
+  ratios = ", ".join(f"batch {res['batch_size']} {res['jax_over_jax_online']:.2f}x" for res in cached)
+  return ["", "student_cached: the JAX student step with the teacher's logits of the batch precomputed (the "
+          "teacher-logit cache training uses); the PyTorch twins recompute the teacher, so its JAX/PyTorch ratios "
+          "include that algorithmic gain, and the like-for-like comparison with PyTorch is the student row. "
+          f"Cached / online JAX step, same interleaved timing: {ratios}."]
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -314,12 +394,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                       help="batch 32, 1 warm-up + 5 timed steps, no torch.compile (< 3 min on 2 cores)")
   parser.add_argument("--batch-sizes", type=int, nargs="+", default=None,
                       help="default 32 256 (CPU), 32 256 1024 (GPU)")
-  parser.add_argument("--roles", nargs="+", default=["teacher", "student"], choices=["teacher", "student"])
+  parser.add_argument("--roles", nargs="+", default=["teacher", *STUDENT_ROLES], choices=["teacher", *STUDENT_ROLES],
+                      help="student_cached is timed beside student (its baseline), which it brings along")
   parser.add_argument("--steps", type=int, default=20, help="timed steps (>= 20 for reported numbers)")
   parser.add_argument("--warmup", type=int, default=3)
   parser.add_argument("--rounds", type=int, default=4,
                       help="the timed steps alternate between the frameworks in this many blocks")
   parser.add_argument("--no-compile", dest="compile", action="store_false", help="skip torch.compile")
+  parser.add_argument("--jax-only", action="store_true", help="no PyTorch rows (e.g. a large batch for MFU)")
   parser.add_argument("--peak-tflops", type=float, default=None,
                       help="device peak for MFU (default: dense bf16 peak of a known GPU; none on CPU)")
   parser.add_argument("--out", type=Path, default=None, help="JSON path (default results/train_<device>.json)")
@@ -328,6 +410,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
   if args.quick:
     args.batch_sizes, args.steps, args.warmup, args.compile = args.batch_sizes or [32], 5, 1, False
   args.batch_sizes = args.batch_sizes or ([32, 256, 1024, 4096] if _workload.on_gpu() else [32, 256])
+  if "student_cached" in args.roles and "student" not in args.roles:
+    args.roles.append("student")
   return args
 
 
@@ -342,7 +426,7 @@ def main(argv: list[str]) -> None:
   report = dict(benchmark="train_step", complete=False, results=[], settings=dict(
       model=args.model, dtype=model.compute_dtype, steps=args.steps, rounds=args.rounds, warmup=args.warmup,
       text=f"{text}, trainable {model.text.trainable}", data=f"{data.dataset} {data.n_channels} x {data.n_times}",
-      quick=args.quick))
+      attention=model.eeg.attention, quick=args.quick))
   for batch_size in args.batch_sizes:
     for result in bench_batch_size(configs, batch_size, args, device):
       report["results"].append(result)

@@ -94,11 +94,16 @@ class EmbeddingHead(nn.Module):
 
 
 class Conformer(nn.Module):
-  """EEG Conformer with VPT-deep prompts; arguments as `jclip_eeg.models.conformer.Conformer`."""
+  """EEG Conformer with VPT-deep prompts; arguments as `jclip_eeg.models.conformer.Conformer`.
+
+  Whatever `attention` says, the twin's attention is F.scaled_dot_product_attention (PyTorch's fused path,
+  the strongest eager baseline): the argument only mirrors the JAX model's config.
+  """
 
   def __init__(self, n_channels: int, n_times: int, *, embed_dim: int, n_filters: int, temporal_kernel: int,
                pool_size: int, pool_stride: int, d_model: int, n_layers: int, n_heads: int, ffn_mult: int,
-               dropout: float, n_prompts: int, head_hidden: int):
+               dropout: float, n_prompts: int, head_hidden: int, attention: str = "einsum"):
+    del attention
     super().__init__()
     self.embed_dim = embed_dim
     self.n_prompts = n_prompts

@@ -110,7 +110,8 @@ def eeg_config() -> ml_collections.ConfigDict:
   """config.model.eeg: the teacher's Conformer (DESIGN.md Model; d_model 520 fits the 30.8 M / 17.9 M targets)."""
   return ml_collections.ConfigDict(dict(
       n_filters=40, temporal_kernel=25, pool_size=75, pool_stride=15, d_model=520, n_layers=N_LAYERS["teacher"],
-      n_heads=10, ffn_mult=4, dropout=0.3, n_prompts=4, head_hidden=768))
+      n_heads=10, ffn_mult=4, dropout=0.3, n_prompts=4, head_hidden=768,
+      attention="einsum"))  # einsum | dot_product | cudnn: how the attention core runs (models/conformer.py)
 
 
 def text_config() -> ml_collections.ConfigDict:
@@ -139,7 +140,8 @@ def paper_student(teacher: ml_collections.ConfigDict) -> ml_collections.ConfigDi
   Same data, optimiser and text-tower description (the tower whose class
   features it takes, frozen); a Conformer of 4 layers projected into the
   teacher's embedding space (`model.teacher_embed_dim`); trained for a quarter
-  of the teacher's epochs (the paper's 100 vs 400) at temperature t = 1.
+  of the teacher's epochs (the paper's 100 vs 400) at temperature t = 1, with
+  the teacher's logits cached (`train.teacher_cache`).
   """
   config = ml_collections.ConfigDict(teacher.to_dict())
   if "student" in config:
@@ -149,6 +151,9 @@ def paper_student(teacher: ml_collections.ConfigDict) -> ml_collections.ConfigDi
   config.model.teacher_embed_dim = teacher.model.embed_dim
   config.train.epochs = max(1, round(teacher.train.epochs * PAPER_EPOCHS["student"] / PAPER_EPOCHS["teacher"]))
   config.train.temperature = 1.0
+  # The frozen teacher's logits of each drawn window computed once before step 1, not on every draw
+  # (train/teacher_cache.py): the same losses and gradients, fewer teacher forwards.
+  config.train.teacher_cache = True
   return config
 
 

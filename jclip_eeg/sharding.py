@@ -31,8 +31,9 @@ from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
 from jclip_eeg.errors import ConfigError, DataError
 
 DATA_AXIS = "data"
-# The batch entries the steps read; others (e.g. the loader's int64 `index`) stay on the host.
-BATCH_KEYS = ("x", "y", "valid")
+# The batch entries the steps read (`teacher_logits`: the cached student step's, `train/teacher_cache.py`);
+# others (e.g. the loader's int64 `index`) stay on the host.
+BATCH_KEYS = ("x", "y", "valid", "teacher_logits")
 
 
 def initialize_distributed(config: ml_collections.ConfigDict) -> None:
@@ -92,7 +93,8 @@ def shard_batch(batch: Mapping[str, Any], mesh: Mesh) -> dict[str, jax.Array]:
 
   Args:
     batch: the loader's dict for this process; `x` (b, C, T) float32, and
-      optionally `y` (b,) int32 and `valid` (b,) bool. Other keys are ignored.
+      optionally `y` (b,) int32, `valid` (b,) bool and `teacher_logits` (b, n_classes) float32.
+      Other keys are ignored.
     mesh: from `make_mesh`.
   Returns:
     {key: (b * P, ...) global jax.Array} for the keys of BATCH_KEYS present, P the

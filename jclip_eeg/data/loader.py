@@ -13,6 +13,8 @@ background windows (all of them if there are fewer), shuffled; the draw and the
 shuffle depend only on (seed, epoch), so batch k of the run is a pure function
 of k. That makes the pipeline independent of the worker count and lets Grain's
 `get_state()`/`set_state()` resume exactly, across epoch boundaries too.
+It also makes the windows a run will draw known before its first step
+(`drawn_rows`: what the student's teacher-logit cache computes, once each).
 
 Evaluation (`eval_batches`) reads the given windows once, in the given order;
 the last batch is padded to the batch size (repeating its last window) and
@@ -105,6 +107,25 @@ def steps_per_epoch(store_path: str | os.PathLike, indices: np.ndarray | None = 
                         balanced=balanced, drop_remainder=drop_remainder,
                         process_index=0, process_count=1)
   return source.steps_per_epoch
+
+
+def drawn_rows(store_path: str | os.PathLike, indices: np.ndarray | None = None, *,
+               batch_size: int, seed: int, n_steps: int, balanced: bool = True,
+               drop_remainder: bool = True) -> np.ndarray:
+  """The store rows that the first `n_steps` batches of `train_batches` (same arguments) hold, known
+  before step 1 since the order depends only on the seed.
+
+  Every epoch's draw up to step `n_steps`, over all processes: with a balanced
+  draw from a large background, most background windows are drawn once or
+  never. Returns (m,) sorted distinct int64 store rows; the batches hold
+  `n_steps * batch_size` windows in all, each of them one of these.
+  """
+  if not isinstance(n_steps, (int, np.integer)) or n_steps < 0:
+    raise ConfigError(f"n_steps: expected an int >= 0, got {n_steps!r}")
+  source = _BatchSource(store_path, indices, batch_size=batch_size, seed=seed,
+                        balanced=balanced, drop_remainder=drop_remainder,
+                        process_index=0, process_count=1)
+  return source.rows_of_steps(int(n_steps))
 
 
 def epoch_order(indices: np.ndarray, labels: np.ndarray, *, seed: int, epoch: int,
@@ -226,6 +247,15 @@ class _BatchSource:
     rows, valid = rows[mine], valid[mine]
     return dict(x=read_rows(self._x, rows, self._scratch()), y=self._y[rows], index=rows,
                 valid=valid)
+
+  def rows_of_steps(self, n_steps: int) -> np.ndarray:
+    """Sorted distinct store rows of global batches 0 .. n_steps - 1 (padding repeats a row already drawn)."""
+    full_epochs, rest = divmod(n_steps, self.steps_per_epoch)
+    per_epoch = self.steps_per_epoch * self.batch_size
+    parts = [self._rows_of_epoch(epoch)[:per_epoch] for epoch in range(full_epochs)]
+    if rest:
+      parts.append(self._rows_of_epoch(full_epochs)[:rest * self.batch_size])
+    return np.unique(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
 
   @functools.cached_property
   def _per_thread(self) -> threading.local:

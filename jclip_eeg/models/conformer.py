@@ -85,13 +85,37 @@ class ConvStem(nnx.Module):
     return h[:, 0].astype(jnp.float32)
 
 
-class SelfAttention(nnx.Module):
-  """Multi-head self-attention over (B, N, d) with a fused QKV projection."""
+# How the attention core runs (config.model.eeg.attention): "einsum" (default) spells it out as two einsums
+# around a float32 softmax; "dot_product" calls jax.nn.dot_product_attention with XLA's implementation;
+# "cudnn" with cuDNN's fused kernel (CUDA GPUs, bfloat16/float16 compute only). Same function, same parameters.
+ATTENTIONS = ("einsum", "dot_product", "cudnn")
+_CUDNN_HEAD_MULTIPLE = 8  # cuDNN's fused attention takes head dims that are multiples of 8 (520 / 10 = 52 is not)
 
-  def __init__(self, d_model: int, n_heads: int, *, dtype: jnp.dtype, rngs: nnx.Rngs):
+
+def fused_attention(q: jax.Array, k: jax.Array, v: jax.Array, implementation: str,
+                    head_multiple: int = 1) -> jax.Array:
+  """softmax(q k^T / sqrt(c)) v by `jax.nn.dot_product_attention`: q, k, v (B, N, H, c) -> (B, N, H, c).
+
+  `head_multiple` zero-pads the head dim c up to a multiple of it (what cuDNN needs): zero q / k columns
+  add nothing to the logits and zero v columns are sliced off, so the result is unchanged.
+  """
+  c = q.shape[-1]
+  pad = [(0, 0)] * (q.ndim - 1) + [(0, -c % head_multiple)]
+  q, k, v = (jnp.pad(t, pad) for t in (q, k, v))
+  out = jax.nn.dot_product_attention(q, k, v, scale=1.0 / math.sqrt(c), implementation=implementation)
+  return out[..., :c]
+
+
+class SelfAttention(nnx.Module):
+  """Multi-head self-attention over (B, N, d) with a fused QKV projection; `attention`: see ATTENTIONS."""
+
+  def __init__(self, d_model: int, n_heads: int, *, attention: str = "einsum", dtype: jnp.dtype, rngs: nnx.Rngs):
     if d_model % n_heads:
       raise ConfigError(f"model.eeg: d_model={d_model} is not divisible by n_heads={n_heads}")
+    if attention not in ATTENTIONS:
+      raise ConfigError(f"model.eeg.attention={attention!r}, expected one of {ATTENTIONS}")
     self.n_heads = n_heads
+    self.attention = attention
     self.qkv = nnx.Linear(d_model, 3 * d_model, dtype=dtype, rngs=rngs)
     self.out = nnx.Linear(d_model, d_model, dtype=dtype, rngs=rngs)
 
@@ -99,20 +123,26 @@ class SelfAttention(nnx.Module):
     """x: (B, N, d) -> (B, N, d) in the compute dtype."""
     b, n, d = x.shape
     q, k, v = jnp.moveaxis(self.qkv(x).reshape(b, n, 3, self.n_heads, d // self.n_heads), 2, 0)
-    # Standard 1/sqrt(head_dim) scaling. The EEG-Conformer reference code divides
-    # by sqrt(d_model) instead, which flattens the attention by sqrt(n_heads).
-    logits = jnp.einsum("bqhc,bkhc->bhqk", q, k) / math.sqrt(d // self.n_heads)
-    weights = jax.nn.softmax(logits.astype(jnp.float32), axis=-1).astype(v.dtype)
-    return self.out(jnp.einsum("bhqk,bkhc->bqhc", weights, v).reshape(b, n, d))
+    if self.attention == "einsum":
+      # Standard 1/sqrt(head_dim) scaling. The EEG-Conformer reference code divides
+      # by sqrt(d_model) instead, which flattens the attention by sqrt(n_heads).
+      logits = jnp.einsum("bqhc,bkhc->bhqk", q, k) / math.sqrt(d // self.n_heads)
+      weights = jax.nn.softmax(logits.astype(jnp.float32), axis=-1).astype(v.dtype)
+      context = jnp.einsum("bhqk,bkhc->bqhc", weights, v)
+    elif self.attention == "cudnn":
+      context = fused_attention(q, k, v, "cudnn", _CUDNN_HEAD_MULTIPLE)
+    else:
+      context = fused_attention(q, k, v, "xla")
+    return self.out(context.reshape(b, n, d))
 
 
 class TransformerBlock(nnx.Module):
   """Pre-LN block: x + Drop(MHSA(LN(x))), then x + Drop(FFN(LN(x))); (B, N, d) float32."""
 
-  def __init__(self, d_model: int, n_heads: int, ffn_mult: int, dropout: float, *, dtype: jnp.dtype,
-               rngs: nnx.Rngs):
+  def __init__(self, d_model: int, n_heads: int, ffn_mult: int, dropout: float, *, attention: str = "einsum",
+               dtype: jnp.dtype, rngs: nnx.Rngs):
     self.attn_norm = nnx.LayerNorm(d_model, dtype=jnp.float32, rngs=rngs)
-    self.attn = SelfAttention(d_model, n_heads, dtype=dtype, rngs=rngs)
+    self.attn = SelfAttention(d_model, n_heads, attention=attention, dtype=dtype, rngs=rngs)
     self.attn_dropout = nnx.Dropout(dropout, rngs=rngs)
     self.ffn_norm = nnx.LayerNorm(d_model, dtype=jnp.float32, rngs=rngs)
     self.ffn_in = nnx.Linear(d_model, ffn_mult * d_model, dtype=dtype, rngs=rngs)
@@ -153,8 +183,8 @@ class Conformer(nnx.Module):
   def __init__(self, n_channels: int, n_times: int, *, embed_dim: int = 512, n_filters: int = 40,
                temporal_kernel: int = 25, pool_size: int = 75, pool_stride: int = 15, d_model: int = 520,
                n_layers: int = 8, n_heads: int = 10, ffn_mult: int = 4, dropout: float = 0.3,
-               n_prompts: int = 4, head_hidden: int = 768, dtype: jnp.dtype = jnp.float32,
-               rngs: nnx.Rngs):
+               n_prompts: int = 4, head_hidden: int = 768, attention: str = "einsum",
+               dtype: jnp.dtype = jnp.float32, rngs: nnx.Rngs):
     if n_prompts < 0:
       raise ConfigError(f"model.eeg.n_prompts must be >= 0, got {n_prompts}")
     self.n_channels = n_channels
@@ -166,8 +196,8 @@ class Conformer(nnx.Module):
                          dtype=dtype, rngs=rngs)
     prompt_init = nnx.initializers.normal(_PROMPT_INIT_STD)
     self.prompts = Prompt(prompt_init(rngs.params(), (n_layers, n_prompts, d_model))) if n_prompts else None
-    self.blocks = nnx.List([TransformerBlock(d_model, n_heads, ffn_mult, dropout, dtype=dtype, rngs=rngs)
-                            for _ in range(n_layers)])
+    self.blocks = nnx.List([TransformerBlock(d_model, n_heads, ffn_mult, dropout, attention=attention, dtype=dtype,
+                                             rngs=rngs) for _ in range(n_layers)])
     self.final_norm = nnx.LayerNorm(d_model, dtype=jnp.float32, rngs=rngs)
     n_seq = n_tokens(n_times, temporal_kernel, pool_size, pool_stride)
     self.head = EmbeddingHead(n_seq * d_model, head_hidden, embed_dim, dropout, dtype=dtype, rngs=rngs)
@@ -192,9 +222,18 @@ class Conformer(nnx.Module):
 
 def build_conformer(eeg_cfg: ml_collections.ConfigDict, *, n_channels: int, n_times: int, embed_dim: int,
                     dtype: jnp.dtype = jnp.float32, rngs: nnx.Rngs) -> Conformer:
-  """A Conformer from `config.model.eeg` and the data shape (C channels, T samples)."""
+  """A Conformer from `config.model.eeg` and the data shape (C channels, T samples).
+
+  `attention` may be absent (configs stored before it existed): "einsum". "cudnn" needs a CUDA GPU and
+  bfloat16 compute (config.model.compute_dtype), else ConfigError.
+  """
+  attention = eeg_cfg.get("attention", "einsum")
+  if attention == "cudnn" and (jax.default_backend() != "gpu" or dtype != jnp.bfloat16):
+    raise ConfigError(f"model.eeg.attention='cudnn' needs a CUDA GPU and compute_dtype bfloat16 (here: "
+                      f"{jax.default_backend()}, {jnp.dtype(dtype).name}); use 'einsum' or 'dot_product'")
   return Conformer(n_channels, n_times, embed_dim=embed_dim, n_filters=eeg_cfg.n_filters,
                    temporal_kernel=eeg_cfg.temporal_kernel, pool_size=eeg_cfg.pool_size,
                    pool_stride=eeg_cfg.pool_stride, d_model=eeg_cfg.d_model, n_layers=eeg_cfg.n_layers,
                    n_heads=eeg_cfg.n_heads, ffn_mult=eeg_cfg.ffn_mult, dropout=eeg_cfg.dropout,
-                   n_prompts=eeg_cfg.n_prompts, head_hidden=eeg_cfg.head_hidden, dtype=dtype, rngs=rngs)
+                   n_prompts=eeg_cfg.n_prompts, head_hidden=eeg_cfg.head_hidden, attention=attention, dtype=dtype,
+                   rngs=rngs)

@@ -20,6 +20,12 @@ the same command after a crash or `kill -9` resumes from the latest
 checkpoint (state, RNG and data position), so it ends exactly as an
 uninterrupted run would; finished stages are not run again.
 
+A student stage with `train.teacher_cache` (on in every student config)
+computes its frozen teacher's logits of every window it will draw before its
+first step, once each (`teacher_cache.py`, resumable too), and trains with the
+cached step; result.json's `teacher_cache` gives those teacher forwards beside
+the online step's (one per drawn window per step).
+
 Logging (maxtext style). The step is compiled ahead of time once, so its
 compilation is timed on its own and XLA's FLOP count of the program that runs
 is known. Step metrics stay on the device and are summed there; at a log
@@ -60,7 +66,7 @@ from jclip_eeg.models.clip import build_model, count_params, trainable_filter
 from jclip_eeg.runs import inference, split as split_lib, stage as stage_lib
 from jclip_eeg.runs.checkpoints import Checkpoints
 from jclip_eeg.runs.split import DataSplit
-from jclip_eeg.train import reporting, steps
+from jclip_eeg.train import reporting, steps, teacher_cache
 
 _log = logging.getLogger(__name__)
 
@@ -294,6 +300,37 @@ def _train(role: str, config: ml_collections.ConfigDict, state: steps.TrainState
 # ============================================================================= a stage
 
 
+def _teacher_cache(config: ml_collections.ConfigDict, stage_dir: Path, split: DataSplit, schedule: Schedule,
+                   mesh: jax.sharding.Mesh, teacher_stage: stage_lib.FinishedStage
+                   ) -> tuple[teacher_cache.TeacherLogits, dict[str, Any]] | None:
+  """The teacher's logits of every window the student stage draws, with a summary of the teacher forwards
+  (`train/teacher_cache.py`); None when config.train.teacher_cache is off."""
+  if not config.train.get("teacher_cache", False):
+    return None
+  train = config.train
+  rows = loader.drawn_rows(split.store, split.train, batch_size=train.batch_size, seed=train.seed,
+                           n_steps=schedule.total, balanced=config.data.balanced)
+  logits, summary = teacher_cache.load_or_compute(stage_dir, teacher_stage, split.store, rows,
+                                                  mode=config.model.prediction, batch_size=train.eval_batch_size,
+                                                  mesh=mesh, progress=train.progress)
+  summary["teacher_forwards_online"] = schedule.total * train.batch_size  # one per drawn window per step
+  _log.info("student: teacher logits of the %d windows the %d steps draw (%d computed now, %.1f s); the online "
+            "step would run the teacher on %d windows", summary["windows"], schedule.total,
+            summary["computed_this_run"], summary["seconds_this_run"], summary["teacher_forwards_online"])
+  return logits, summary
+
+
+def _step_fn(built: Built, config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh,
+             teacher_stage: stage_lib.FinishedStage | None, *, cached: bool) -> steps.BoundStep:
+  """The stage's train step: the teacher's, or the student's with its teacher online or cached."""
+  if teacher_stage is None:
+    return steps.make_teacher_step(built.graphdef, built.tx, config, mesh)
+  if cached:
+    return steps.make_cached_student_step(built.graphdef, built.tx, config, mesh, teacher_stage.text_features)
+  return steps.make_student_step(built.graphdef, built.tx, config, mesh, teacher_stage.graphdef,
+                                 teacher_stage.weights, teacher_stage.text_features)
+
+
 def run_stage(role: str, config: ml_collections.ConfigDict, stage_dir: Path, split: DataSplit,
               mesh: jax.sharding.Mesh, teacher: Path | None = None) -> dict[str, Any]:
   """Trains one stage (or resumes it) and returns its result; a finished stage is read back, not rerun.
@@ -317,14 +354,11 @@ def run_stage(role: str, config: ml_collections.ConfigDict, stage_dir: Path, spl
   batches = loader.train_batches(split.store, split.train, batch_size=config.train.batch_size,
                                  seed=config.train.seed, balanced=config.data.balanced,
                                  worker_count=config.data.worker_count, prefetch=config.data.prefetch)
-  sharded = (sharding.shard_batch(batch, mesh) for batch in batches)
+  cache = None if teacher_stage is None else _teacher_cache(config, stage_dir, split, schedule, mesh, teacher_stage)
+  sharded = (sharding.shard_batch(batch if cache is None else cache[0].attach(batch), mesh) for batch in batches)
   # -- model
   built = build(config, schedule.total, mesh)
-  if teacher_stage is None:
-    step_fn = steps.make_teacher_step(built.graphdef, built.tx, config, mesh)
-  else:
-    step_fn = steps.make_student_step(built.graphdef, built.tx, config, mesh, teacher_stage.graphdef,
-                                      teacher_stage.weights, teacher_stage.text_features)
+  step_fn = _step_fn(built, config, mesh, teacher_stage, cached=cache is not None)
   predictor = _predictor_of(built, config, mesh, None if teacher_stage is None else teacher_stage.text_features)
   # -- checkpoint restore
   ckpt = Checkpoints(stage_dir / "checkpoints", keep=config.train.keep_checkpoints)
@@ -368,6 +402,7 @@ def run_stage(role: str, config: ml_collections.ConfigDict, stage_dir: Path, spl
             "step_flops_per_device": throughput.flops_per_step, "resumed_from_step": start, "test": test}
   if teacher_stage is not None:
     result["teacher"] = stage_lib.teacher_record(teacher)
+    result["teacher_cache"] = None if cache is None else cache[1]
   ckpt.close()
   if log is not None:
     log.close()

@@ -5,7 +5,10 @@ The model lives as (GraphDef, TrainState): each step merges it inside a plain
 splits the updated variables out again and returns the new state, which is
 donated so parameters are updated in place. Nothing inside a step syncs with
 the host: metrics come back as on-device scalars for the loop to fetch at log
-steps. Eval-mode prediction is `jclip_eeg.runs.inference.Predictor`, fed the
+steps. The student step comes in two forms with the same losses and gradients:
+online (`make_student_step`: the frozen teacher runs on every batch) and cached
+(`make_cached_student_step`: the batch carries the teacher's logits, computed
+once per window before training, `train/teacher_cache.py`). Eval-mode prediction is `jclip_eeg.runs.inference.Predictor`, fed the
 state's `(params, rest)`.
 
 Data parallel: the state is replicated and the batch split over the "data"
@@ -43,7 +46,7 @@ from flax import nnx
 from jax.sharding import Mesh
 
 from jclip_eeg import sharding
-from jclip_eeg.errors import ConfigError
+from jclip_eeg.errors import ConfigError, DataError
 from jclip_eeg.models.clip import CLIPModel, forward, prediction_logits, trainable_filter
 from jclip_eeg.train import losses
 
@@ -234,31 +237,27 @@ def make_teacher_step(graphdef: nnx.GraphDef, tx: optax.GradientTransformation, 
   return BoundStep(_jit_step(step, mesh), ())
 
 
-def make_student_step(graphdef: nnx.GraphDef, tx: optax.GradientTransformation, config: ml_collections.ConfigDict,
-                      mesh: Mesh, teacher_graphdef: nnx.GraphDef, teacher_weights: tuple[nnx.State, ...],
-                      class_text_features: jax.Array) -> BoundStep:
-  """Algorithm 2: L = alpha * CE(y_S, y) + (1 - alpha) * t^2 * KL(softmax(y_T / t) || softmax(y_S / t)).
+def teacher_logits(teacher_graphdef: nnx.GraphDef, teacher_vars: tuple[nnx.State, ...], features: jax.Array,
+                   x: jax.Array, mode: str) -> jax.Array:
+  """The frozen teacher's `mode` logits (B, n_classes) float32 on x (B, C, T): eval mode, its frozen class-text
+  features (n_classes, E_T), no gradient. What the online student step computes per batch and the
+  teacher-logit cache (`train/teacher_cache.py`) computes once per window."""
+  teacher = nnx.merge(teacher_graphdef, *teacher_vars)
+  if not isinstance(teacher, CLIPModel):
+    raise ConfigError(f"the teacher state holds a {type(teacher).__name__}, expected a CLIPModel")
+  teacher.eval()
+  return jax.lax.stop_gradient(prediction_logits(forward(teacher, x, features), mode))
 
-  The teacher (`teacher_weights`: its (params, rest)) runs in eval mode on its
-  frozen class-text features U_T (`inference.class_text_features`,
-  (n_classes, E_T)) under stop_gradient and is never updated; the student
-  projects into U_T's space. y_T and y_S are the
-  `config.model.prediction` logits of each. Call as `step(state, batch)` like
-  the teacher step (the teacher is passed to the compiled program as an
-  argument, not baked in).
-  """
+
+def _student_step(graphdef: nnx.GraphDef, tx: optax.GradientTransformation, config: ml_collections.ConfigDict,
+                  mesh: Mesh, targets: Callable[..., jax.Array]) -> Callable:
+  """Algorithm 2's step `step(state, batch, features, *teacher)`; `targets(batch, features, *teacher)` gives the
+  teacher's logits y_T (B, n_classes) of the batch."""
   alpha, mode, trainable = config.train.alpha, config.model.prediction, trainable_filter(config.model)
   temperature = config.train.temperature
   if temperature <= 0:
     raise ConfigError(f"config.train.temperature={temperature} must be > 0")
   sharding.check_batch_size(config.train.batch_size, mesh)
-
-  def teacher_logits(teacher_vars: tuple[nnx.State, nnx.State], features: jax.Array, x: jax.Array) -> jax.Array:
-    teacher = nnx.merge(teacher_graphdef, *teacher_vars)
-    if not isinstance(teacher, CLIPModel):
-      raise ConfigError(f"the teacher state holds a {type(teacher).__name__}, expected a CLIPModel")
-    teacher.eval()
-    return jax.lax.stop_gradient(prediction_logits(forward(teacher, x, features), mode))
 
   def loss_fn(params: nnx.State, rest: nnx.State, batch: Batch, features: jax.Array, target: jax.Array):
     model = _merge_for_grad(graphdef, params, rest)
@@ -271,14 +270,53 @@ def make_student_step(graphdef: nnx.GraphDef, tx: optax.GradientTransformation, 
     metrics = dict(ce_loss=ce, kl_loss=kl, **_count_metrics(logits, batch))
     return loss, (out, metrics, _split_rest(model, trainable, params))
 
-  def step(state: TrainState, batch: Batch, teacher_vars: tuple[nnx.State, nnx.State],
-           features: jax.Array) -> tuple[TrainState, Metrics]:
+  def step(state: TrainState, batch: Batch, features: jax.Array, *teacher: Any) -> tuple[TrainState, Metrics]:
     batch = _with_valid(batch)
-    target = teacher_logits(teacher_vars, features, batch["x"])
+    target = targets(batch, features, *teacher)
     (loss, (out, metrics, rest)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
         state.params, state.rest, batch, features, target)
     return _apply_gradients(tx, state, grads, rest), dict(metrics, **_common_metrics(loss, grads, out))
 
-  teacher_vars = sharding.replicate(tuple(teacher_weights), mesh)
-  return BoundStep(_jit_step(step, mesh, n_constants=2),
-                   (teacher_vars, sharding.replicate(class_text_features, mesh)))
+  return step
+
+
+def make_student_step(graphdef: nnx.GraphDef, tx: optax.GradientTransformation, config: ml_collections.ConfigDict,
+                      mesh: Mesh, teacher_graphdef: nnx.GraphDef, teacher_weights: tuple[nnx.State, ...],
+                      class_text_features: jax.Array) -> BoundStep:
+  """Algorithm 2: L = alpha * CE(y_S, y) + (1 - alpha) * t^2 * KL(softmax(y_T / t) || softmax(y_S / t)).
+
+  The teacher (`teacher_weights`: its (params, rest)) runs in eval mode on its
+  frozen class-text features U_T (`inference.class_text_features`,
+  (n_classes, E_T)) under stop_gradient and is never updated; the student
+  projects into U_T's space. y_T and y_S are the
+  `config.model.prediction` logits of each. Call as `step(state, batch)` like
+  the teacher step (the teacher is passed to the compiled program as an
+  argument, not baked in). `make_cached_student_step` is the same step with
+  y_T read from the batch instead.
+  """
+  mode = config.model.prediction
+
+  def online(batch: Batch, features: jax.Array, teacher_vars: tuple[nnx.State, ...]) -> jax.Array:
+    return teacher_logits(teacher_graphdef, teacher_vars, features, batch["x"], mode)
+
+  step = _student_step(graphdef, tx, config, mesh, online)
+  return BoundStep(_jit_step(step, mesh, n_constants=2), (sharding.replicate(class_text_features, mesh),
+                                                          sharding.replicate(tuple(teacher_weights), mesh)))
+
+
+def make_cached_student_step(graphdef: nnx.GraphDef, tx: optax.GradientTransformation,
+                             config: ml_collections.ConfigDict, mesh: Mesh,
+                             class_text_features: jax.Array) -> BoundStep:
+  """`make_student_step` with the teacher's logits precomputed: the batch carries them as `teacher_logits`
+  (B, n_classes) float32 (`teacher_cache.TeacherLogits.attach`), and no teacher runs in the step.
+
+  Same losses, metrics and gradients as the online step given the same y_T.
+  """
+  def cached(batch: Batch, features: jax.Array) -> jax.Array:
+    if "teacher_logits" not in batch:
+      raise DataError(f"the cached student step needs batch['teacher_logits'] (the teacher's logits of each "
+                      f"window); the batch has {sorted(batch)}")
+    return batch["teacher_logits"]
+
+  step = _student_step(graphdef, tx, config, mesh, cached)
+  return BoundStep(_jit_step(step, mesh, n_constants=1), (sharding.replicate(class_text_features, mesh),))

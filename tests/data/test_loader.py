@@ -80,6 +80,28 @@ def test_balanced_epoch_keeps_every_event_and_redraws_background(store):
   assert not np.array_equal(first, other)
 
 
+@pytest.mark.parametrize("drop_remainder", [True, False])
+def test_drawn_rows_are_exactly_the_windows_the_batches_hold(store, drop_remainder):
+  """Known before step 1: the union of the first n batches' rows, over epoch boundaries and a partial epoch."""
+  train = np.arange(0, N_WINDOWS, 2)
+  kwargs = dict(batch_size=48, seed=5, drop_remainder=drop_remainder)
+  per_epoch = loader.steps_per_epoch(store.path, train, batch_size=48, drop_remainder=drop_remainder)
+  n_steps = 3 * per_epoch + 2
+  batches = take(loader.train_batches(store.path, train, **kwargs, **SINGLE), n_steps)
+  held = np.unique(np.concatenate([b["index"] for b in batches]))
+  drawn = loader.drawn_rows(store.path, train, n_steps=n_steps, **kwargs)
+  np.testing.assert_array_equal(drawn, held)
+  assert drawn.dtype == np.int64
+  # Every epoch redraws the events: fewer distinct rows than draws, yet more than the events alone.
+  n_events = np.count_nonzero(np.asarray(store.y)[train] != 0)
+  assert n_events < len(drawn) < n_steps * 48
+  np.testing.assert_array_equal(loader.drawn_rows(store.path, train, n_steps=per_epoch, **kwargs),
+                                np.unique(np.concatenate([b["index"] for b in batches[:per_epoch]])))
+  assert len(loader.drawn_rows(store.path, train, n_steps=0, **kwargs)) == 0
+  with pytest.raises(ConfigError, match="n_steps: expected an int >= 0"):
+    loader.drawn_rows(store.path, train, n_steps=-1, **kwargs)
+
+
 def test_balanced_epoch_takes_all_background_when_it_is_scarce():
   labels = np.array([1, 1, 2, 0, 1])
   rows = loader.epoch_order(np.arange(10, 15), labels, seed=0, epoch=0, balanced=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -10,7 +11,7 @@ from flax import nnx
 from jclip_eeg import config_lib
 from jclip_eeg.errors import ConfigError, DataError
 from jclip_eeg.models import Prompt, count_params
-from jclip_eeg.models.conformer import Conformer, build_conformer, n_tokens
+from jclip_eeg.models.conformer import Conformer, build_conformer, fused_attention, n_tokens
 
 TINY = dict(embed_dim=8, n_filters=4, d_model=20, n_layers=2, n_heads=2, n_prompts=3, head_hidden=16)
 
@@ -124,3 +125,37 @@ def test_train_mode_updates_batch_norm_statistics():
   mean_after = np.asarray(stem.norm.mean[...])
   _forward(stem, _eeg(2, 23, 256, seed=1))
   np.testing.assert_array_equal(mean_after, stem.norm.mean[...])
+
+
+def test_dot_product_attention_equals_the_einsum_attention_with_its_gradients():
+  """config.model.eeg.attention="dot_product" (jax.nn.dot_product_attention, XLA) computes the same function."""
+  einsum, fused = _tiny(), _tiny(attention="dot_product")  # same seed: the same parameters
+  for model in (einsum, fused):
+    model.eval()
+  x = jnp.asarray(_eeg(3, 23, 256))
+  np.testing.assert_allclose(_forward(fused, x), _forward(einsum, x), rtol=1e-5, atol=1e-6)
+  grads = [nnx.grad(lambda m: jnp.sum(m(x) ** 2))(m) for m in (einsum, fused)]
+  for (path, want), (_, got) in zip(nnx.to_flat_state(nnx.state(grads[0])), nnx.to_flat_state(nnx.state(grads[1]))):
+    np.testing.assert_allclose(got[...], want[...], rtol=1e-4, atol=1e-5 * np.abs(want[...]).max(), err_msg=str(path))
+
+
+def test_fused_attention_pads_the_head_dim_without_changing_the_result():
+  """cuDNN's kernel needs head dims in multiples of 8: the paper's 52 is padded to 56 and sliced back."""
+  q, k, v = (jnp.asarray(np.random.default_rng(i).normal(size=(2, 15, 10, 52)), jnp.float32) for i in range(3))
+  plain = fused_attention(q, k, v, "xla")
+  padded = fused_attention(q, k, v, "xla", head_multiple=8)
+  assert padded.shape == plain.shape == (2, 15, 10, 52)
+  np.testing.assert_allclose(padded, plain, rtol=1e-5, atol=1e-6)
+  logits = jnp.einsum("bqhc,bkhc->bhqk", q, k) / np.sqrt(52)
+  want = jnp.einsum("bhqk,bkhc->bqhc", jax.nn.softmax(logits, axis=-1), v)
+  np.testing.assert_allclose(plain, want, rtol=1e-5, atol=1e-6)
+
+
+def test_unknown_or_unavailable_attention_is_a_config_error():
+  with pytest.raises(ConfigError, match="model.eeg.attention='flash', expected one of"):
+    _tiny(attention="flash")
+  eeg = config_lib.get_config("chbmit", "teacher").model.eeg.copy_and_resolve_references()
+  with eeg.unlocked():
+    eeg.attention = "cudnn"
+  with pytest.raises(ConfigError, match="attention='cudnn' needs a CUDA GPU and compute_dtype bfloat16"):
+    build_conformer(eeg, n_channels=23, n_times=256, embed_dim=8, rngs=nnx.Rngs(0))

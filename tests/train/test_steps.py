@@ -11,14 +11,14 @@ import numpy as np
 import optax
 import pytest
 from flax import nnx
-from steps_helpers import build, fast_compile, separable_batch, tiny_config, write_tiny_bert
+from steps_helpers import assert_trees_close, build, fast_compile, separable_batch, tiny_config, write_tiny_bert
 
 from jclip_eeg import sharding
-from jclip_eeg.errors import ConfigError
+from jclip_eeg.errors import ConfigError, DataError
 from jclip_eeg.models import trainable_filter
 from jclip_eeg.models.clip import TextTokens, forward, prediction_logits
 from jclip_eeg.runs import inference
-from jclip_eeg.train import steps
+from jclip_eeg.train import steps, teacher_cache
 
 N_STEPS = 8
 
@@ -134,6 +134,54 @@ def test_student_step_leaves_the_teacher_unchanged(student_run, teacher_run):
     np.testing.assert_array_equal(a, b)
   assert student_run["features"].shape == (2, 8)
   assert {"kl_loss", "ce_loss"} <= set(student_run["metrics"][0])
+
+
+def _gradient_keeper() -> optax.GradientTransformation:
+  """An "optimiser" that leaves the parameters alone and keeps the last gradients as its state, exactly."""
+  def update(grads, state, params=None):
+    del state, params
+    return jax.tree.map(jnp.zeros_like, grads), grads
+  return optax.GradientTransformation(lambda params: jax.tree.map(jnp.zeros_like, params), update)
+
+
+def test_cached_student_step_equals_the_online_step(bert_dir, student_run):
+  """Losses, metrics, gradients and the updated BatchNorm / RNG state of two steps agree to 1e-6 (float32) when
+  the teacher's logits come precomputed, from another batch composition (as the cache computes them)."""
+  config = tiny_config("student", bert_dir)
+  (t_graphdef, t_weights), features, mesh = student_run["teacher"], student_run["features"], student_run["mesh"]
+  batch = student_run["batch"]
+  other_windows = sharding.shard_batch(separable_batch(seed=1), mesh)["x"]
+  logits = teacher_cache.batch_logits(t_weights, jnp.concatenate([other_windows, batch["x"]]), features,
+                                      graphdef=t_graphdef, mode=config.model.prediction, mesh=mesh)[-len(batch["x"]):]
+  tx = _gradient_keeper()
+  makers = {"online": lambda g: steps.make_student_step(g, tx, config, mesh, t_graphdef, t_weights, features),
+            "cached": lambda g: steps.make_cached_student_step(g, tx, config, mesh, features)}
+  batches = {"online": batch, "cached": dict(batch, teacher_logits=logits)}
+  runs = {}
+  for name, make in makers.items():
+    graphdef, state = steps.create_train_state(build(config), tx, trainable_filter(config.model), mesh=mesh)
+    step, history = make(graphdef), []
+    for _ in range(2):
+      state, metrics = step(state, batches[name])
+      history.append(jax.device_get(metrics))
+    runs[name] = dict(history=history, grads=flat(host_copy(state.opt_state)), rest=flat(host_copy(state.rest)))
+  online, cached = runs["online"], runs["cached"]
+  for got, want in zip(cached["history"], online["history"]):
+    assert got.keys() == want.keys()
+    for key in want:
+      np.testing.assert_allclose(got[key], want[key], rtol=1e-6, atol=1e-7, err_msg=key)
+  assert online["history"][0]["kl_loss"] > 0 and online["history"][0]["grad_norm"] > 0
+  assert_trees_close(cached["grads"], online["grads"], rtol=1e-6)
+  assert_trees_close(cached["rest"], online["rest"], rtol=1e-6)
+
+
+def test_cached_student_step_without_teacher_logits_is_a_clear_error(bert_dir, student_run):
+  config, mesh = tiny_config("student", bert_dir), student_run["mesh"]
+  tx = steps.make_optimizer(config)
+  graphdef, state = steps.create_train_state(build(config), tx, trainable_filter(config.model), mesh=mesh)
+  step = steps.make_cached_student_step(graphdef, tx, config, mesh, student_run["features"])
+  with pytest.raises(DataError, match=r"needs batch\['teacher_logits'\]"):
+    step(state, student_run["batch"])
 
 
 def test_predictor_gives_eval_mode_probabilities(teacher_run, student_run, bert_dir):

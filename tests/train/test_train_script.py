@@ -3,11 +3,12 @@
 One uninterrupted run (teacher then student on synthetic data, a 1-layer
 Conformer and a 2-layer 16-wide BERT) is checked for its outputs and is the
 reference for the resume test: a second run of the same command is killed
-with SIGKILL after its first checkpoint, a third run of the same command
-resumes it, and its metrics and final parameters must equal the reference
-exactly. The runs share a persistent JAX compilation cache and compile with
-XLA's cheap optimisation settings: both only save compile time (every run
-uses the same executables).
+with SIGKILL after the teacher's first checkpoint, a third run resumes it and
+is killed after the student's first checkpoint, and a fourth run ends it: its
+metrics and final parameters must equal the reference exactly (the student
+resumes with its teacher-logit cache read back). The runs share a persistent
+JAX compilation cache and compile with XLA's cheap optimisation settings: both
+only save compile time (every run uses the same executables).
 """
 
 from __future__ import annotations
@@ -99,16 +100,16 @@ def _check_outputs(workdir: Path, stdout: str) -> None:
     assert pixels.ndim == 3 and min(pixels.shape[:2]) > 100 and pixels.std() > 0
 
 
-def _first_checkpoint(workdir: Path) -> bool:
-  folder = workdir / "teacher" / "checkpoints"
+def _first_checkpoint(workdir: Path, role: str) -> bool:
+  folder = workdir / role / "checkpoints"
   return folder.is_dir() and any(p.name.isdigit() for p in folder.iterdir())
 
 
-def _kill_after_first_checkpoint(setup: dict, workdir: Path) -> None:
+def _kill_after_first_checkpoint(setup: dict, workdir: Path, role: str) -> None:
   process = subprocess.Popen(_command(setup, workdir), env=setup["env"], cwd=setup["tmp"],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
   deadline = time.monotonic() + 240
-  while not _first_checkpoint(workdir) and process.poll() is None and time.monotonic() < deadline:
+  while not _first_checkpoint(workdir, role) and process.poll() is None and time.monotonic() < deadline:
     time.sleep(0.02)
   os.kill(process.pid, signal.SIGKILL)
   process.wait()
@@ -137,7 +138,8 @@ def test_outputs_and_exact_resume_after_kill(setup):
   _check_outputs(reference_dir, _run(setup, reference_dir).stdout)
 
   workdir = setup["tmp"] / "killed"
-  _kill_after_first_checkpoint(setup, workdir)
+  _kill_after_first_checkpoint(setup, workdir, "teacher")
+  _kill_after_first_checkpoint(setup, workdir, "student")  # the resumed teacher finishes, the student is killed
   assert not (workdir / "report.json").exists()
   _run(setup, workdir)
   expected = json.loads((reference_dir / "report.json").read_text())
@@ -149,7 +151,12 @@ def test_outputs_and_exact_resume_after_kill(setup):
     a, b = _final_params(workdir / role), _final_params(reference_dir / role)
     assert a["step"] == b["step"]
     np.testing.assert_equal(a["params"], b["params"])
-  assert got["stages"]["teacher"]["resumed_from_step"] is not None
+  for role in ("teacher", "student"):
+    assert got["stages"][role]["resumed_from_step"] is not None, role
+  # The student trained on its teacher's cached logits: computed once, read back when it resumed.
+  cache, resumed_cache = expected["stages"]["student"]["teacher_cache"], got["stages"]["student"]["teacher_cache"]
+  assert cache["computed_this_run"] == cache["windows"] < cache["teacher_forwards_online"]
+  assert resumed_cache["computed_this_run"] == 0 and resumed_cache["windows"] == cache["windows"]
 
 
 def test_batch_not_divisible_by_the_devices_is_a_clear_error(setup):
