@@ -52,10 +52,10 @@ def _skip_reason(result, name: str) -> str:
 def test_registry_names_and_options():
   assert datasets.get("synthetic").spec.name == "synthetic"
   assert datasets.get("chbmit").spec.name == "chbmit"
-  with pytest.raises(ConfigError, match="known datasets: chbmit, tusz, neonatal, aubmc, synthetic"):
-    datasets.get("siena")
+  with pytest.raises(ConfigError, match="known datasets: chbmit, tusz, neonatal, aubmc, siena, bids, synthetic"):
+    datasets.get("nope")
   with pytest.raises(ConfigError,
-                     match=r"unknown option\(s\) \['consensus'\]; options are \['classes', 'splits'\]"):
+                     match=r"unknown option\(s\) \['consensus'\]; options are \['classes', 'montage', 'splits'\]"):
     datasets.get("tusz", consensus="all")
   with pytest.raises(ConfigError, match="unknown option"):
     datasets.get("synthetic", name="chbmit")
@@ -143,7 +143,7 @@ def test_chbmit_scan(chbmit_root):
   assert {r.patient for r in result.recordings} == {"chb01", "chb02"}
   assert "absent" in _skip_reason(result, "chb01_05.edf")
   assert "not listed in chb01-summary.txt" in _skip_reason(result, "chb01_04.edf")
-  assert "missing channel(s) ['T8-P8']" in _skip_reason(result, "chb02_17.edf")
+  assert "missing channel(s) ['T8-P8-1']" in _skip_reason(result, "chb02_17.edf")
   assert "beyond the end" in _skip_reason(result, "chb02_18.edf")
 
 
