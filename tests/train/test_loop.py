@@ -138,7 +138,7 @@ def test_demo_runs_teacher_then_student():
     student.train.batch_sizee = 3  # locked: a typo is an error
 
 
-@pytest.mark.parametrize("dataset", ["chbmit", "tusz", "neonatal", "aubmc"])
+@pytest.mark.parametrize("dataset", ["chbmit", "tusz", "neonatal", "aubmc", "siena", "bids"])
 def test_paper_configs(dataset):
   teacher, student = _load_config(f"{dataset}_teacher"), _load_config(f"{dataset}_student")
   assert [r for r, _ in loop.stage_configs(teacher)] == ["teacher"]
@@ -163,6 +163,9 @@ def test_a_config_argument_names_the_montage():
   recipe = config_lib.get_config("chbmit", "teacher", "banana18")
   assert config_lib.on_dataset(recipe, "neonatal").data.montage == "banana18"  # the recipe's montage is kept
   assert config_lib.data_config("bids").montage == "banana18"  # BIDS has no native list
+  assert _load_config("bids_teacher").data.store == "data/bids"
+  assert config_lib.load_config_file(REPO / "configs" / "siena_teacher.py", "banana18").data.store == (
+      "data/siena_banana18")
   with pytest.raises(ConfigError, match=r"'banana' is not understood for synthetic .* one of \('native'"):
     config_lib.load_config_file(REPO / "configs" / "demo.py", "banana")
 
