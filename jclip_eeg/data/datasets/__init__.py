@@ -9,14 +9,16 @@ dataclass fields, documented by `option_help`), `.scan(root)` (`ScanResult`),
 and `.seizure_events(annotation, edf)` for its annotation files
 (`annotation_patterns`; `reference_events` routes a file to the reader it
 belongs to). Nothing outside this package keeps a per-dataset table;
-`options_of(config.data)` gives a run's reader options, its montage included. `scan` only reads annotation files and EDF headers;
-signals are read by `Recording.load()`, which is a `functools.partial` of a
-module-level function so recordings can be sent to worker processes.
+`options_of(config.data)` gives a run's reader options, its montage included.
+`scan` only reads annotation files and EDF headers; signals are read by
+`Recording.load()`, which is a `functools.partial` of a module-level function
+so recordings can be sent to worker processes.
 
 `scan` skips (and lists in `ScanResult.skipped`, with the reason) files it cannot
 use: an EDF without annotations, an annotation naming an absent EDF, an EDF that
-cannot give the montage's channels (the message names what it lacks), or one whose annotations extend beyond its
-end. `load()` re-checks the last two, because files may change after the scan.
+cannot give the montage's channels (the message names what it lacks), or one
+whose annotations extend beyond its end. `load()` re-checks the last two,
+because files may change after the scan.
 
 Events whose label is not a class of the spec (TUSZ `mysz`, `cnsz`, `atsz`, an
 unknown label) are still emitted with their raw label: preprocessing drops the
@@ -160,7 +162,7 @@ class MontageOption:
   native: ClassVar[Montage | None]
 
   def __post_init__(self):
-    self.channels  # a bad montage name fails here, at construction
+    _ = self.channels  # a bad montage name fails here, at construction
 
   @property
   def channels(self) -> Montage:
