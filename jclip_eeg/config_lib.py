@@ -28,14 +28,19 @@ from typing import Any
 
 import ml_collections
 
-from jclip_eeg.data import datasets
+from jclip_eeg.data import datasets, montages
 from jclip_eeg.errors import ConfigError
 
 
 def data_shape(dataset: str, **options) -> tuple[int, int, tuple[str, ...]]:
-  """(n_channels, n_times, class_names) of `dataset`'s 1-s windows, from its reader's spec."""
+  """(n_channels, n_times, class_names) of `dataset`'s 1-s windows, from its reader's spec (options: its montage too)."""
   spec = datasets.get(dataset, **options).spec
   return len(spec.channel_names), round(spec.sfreq), spec.class_names
+
+
+def default_montage(dataset: str) -> str:
+  """The montage `dataset`'s reader reads when none is named ("native" but for BIDS, which has no list of its own)."""
+  return datasets.get(dataset).montage
 
 
 # Teacher / student transformer depth (paper IV-C).
@@ -43,8 +48,10 @@ N_LAYERS = {"teacher": 8, "student": 4}
 
 
 def run_name(dataset: str, options: dict[str, str]) -> str:
-  """"tusz_binary" for tusz with classes="binary": names the default store and workdirs."""
-  return "_".join([dataset, *map(str, options.values())])
+  """"tusz_binary" for tusz with classes="binary", "tusz_binary_banana18" in banana18 (a montage other than the
+  reader's default): names the default store and workdirs."""
+  shown = {k: v for k, v in options.items() if not (k == "montage" and v == default_montage(dataset))}
+  return "_".join([dataset, *map(str, shown.values())])
 
 
 def split_config() -> ml_collections.ConfigDict:
@@ -55,11 +62,14 @@ def split_config() -> ml_collections.ConfigDict:
 
 
 def data_config(dataset: str, **options) -> ml_collections.ConfigDict:
-  """config.data for `dataset` (reader `options` such as tusz classes="binary").
+  """config.data for `dataset` (reader `options` such as tusz classes="binary", and `montage`).
 
-  Fields: window shape and classes; `store` (the prepared EpochStore) and
-  `root` (the raw data, named in the error when the store is missing);
-  `options` (reader options, as scripts/prepare_data.py flags); `prepare`
+  Fields: window shape and classes; `montage` (native, banana18 or average19:
+  the channels, `jclip_eeg.data.montages`; default the reader's, native but for
+  BIDS); `store` (the prepared EpochStore) and `root` (the raw data, named in
+  the error when the store is missing); `options` (the other reader options, as
+  scripts/prepare_data.py flags; `datasets.options_of(config.data)` gives them
+  with the montage); `prepare`
   (generate and prepare a missing store: synthetic data only); `label_rule`;
   `split`; `balanced` (the paper's per-epoch balanced draw); `val_balanced`
   (validate on every seizure window plus as many background windows: cheap
@@ -67,9 +77,10 @@ def data_config(dataset: str, **options) -> ml_collections.ConfigDict:
   loader `worker_count` and `prefetch`.
   """
   n_channels, n_times, class_names = data_shape(dataset, **options)
+  montage = options.pop("montage", default_montage(dataset))
   return ml_collections.ConfigDict(dict(
-      dataset=dataset, n_channels=n_channels, n_times=n_times, class_names=class_names,
-      store=f"data/{run_name(dataset, options)}", root=f"data/raw/{dataset}",
+      dataset=dataset, montage=montage, n_channels=n_channels, n_times=n_times, class_names=class_names,
+      store=f"data/{run_name(dataset, options | {'montage': montage})}", root=f"data/raw/{dataset}",
       options=ml_collections.ConfigDict(options), prepare=False, label_rule="touch", split=split_config(),
       balanced=True, val_balanced=True, worker_count=0, prefetch=2))
 
@@ -158,22 +169,30 @@ def paper_student(teacher: ml_collections.ConfigDict) -> ml_collections.ConfigDi
 
 
 def dataset_options(dataset: str, arg: str | None) -> dict[str, str]:
-  """Reader options from a config file's argument: "binary" for two-class TUSZ (bckg/seiz), else none."""
-  if arg == "binary" and dataset == "tusz":
-    return {"classes": "binary"}
-  if arg:
-    raise ConfigError(f"config arg {arg!r} is not understood for {dataset} (only tusz takes 'binary')")
-  return {}
+  """Reader options from a config file's argument, comma-separated words: "binary" for two-class TUSZ
+  (bckg/seiz) and a montage (native, banana18, average19) for any dataset, e.g. "binary,banana18"."""
+  options = {}
+  for word in filter(None, (arg or "").split(",")):
+    if word == "binary" and dataset == "tusz":
+      options["classes"] = "binary"
+    elif word in montages.NAMES:
+      options["montage"] = word
+    else:
+      raise ConfigError(f"config arg {arg!r}: {word!r} is not understood for {dataset} (tusz takes 'binary'; "
+                        f"every dataset a montage, one of {montages.NAMES})")
+  return options
 
 
 def on_dataset(config: ml_collections.ConfigDict, dataset: str, arg: str | None = None) -> ml_collections.ConfigDict:
   """A locked copy of `config` (a recipe) for another dataset: its window shape, classes, reader options and
-  workdir; every other setting (split protocol, label rule, model, training) is kept."""
+  workdir; every other setting (split protocol, label rule, model, training, and the montage unless `arg`
+  names one) is kept."""
   options = dataset_options(dataset, arg)
-  n_channels, n_times, class_names = data_shape(dataset, **options)
+  options.setdefault("montage", config.data.get("montage", "native"))
+  fresh = data_config(dataset, **options)
   config = ml_collections.ConfigDict(config.to_dict())
-  config.data.update(dict(dataset=dataset, n_channels=n_channels, n_times=n_times, class_names=class_names,
-                          options=ml_collections.ConfigDict(options)))
+  config.data.update({key: fresh[key] for key in ("dataset", "montage", "n_channels", "n_times", "class_names",
+                                                  "options")})
   config.workdir = f"runs/{run_name(dataset, options)}_{config.model.role}"
   config.lock()
   return config

@@ -6,9 +6,9 @@ symbolic (`jax.export.symbolic_shape("b")`), the weights and the class-text
 features (the teacher's U_T, also for the student) baked in as constants, so
 no text tower runs. The artefact is one uncompressed zip holding
 `model.jaxexport` (`Exported.serialize()`) and `metadata.json` (class names,
-channel names, sampling rate, window length, band-pass, dataset, role,
-prediction kind, the stage's fingerprint and detection settings, and the
-exporter's jax version): everything `scripts/detect.py` needs.
+channel names and the montage that derives them from any file, sampling rate,
+window length, band-pass, dataset, role, prediction kind, the stage's
+fingerprint and detection settings, and the exporter's jax version): everything `scripts/detect.py` needs.
 
 `load(path)` needs nothing of this package but this module: the training
 and model code are imported inside `export_stage` only.

@@ -4,6 +4,13 @@
   python scripts/prepare_data.py --dataset synthetic --root data/raw/synthetic --out data/synthetic
   python scripts/prepare_data.py --dataset neonatal --root RAW --out DIR --option consensus=majority
   python scripts/prepare_data.py --dataset tusz --root RAW --out DIR --option classes=binary --option splits=train,dev
+  python scripts/prepare_data.py --dataset siena --root RAW --out DIR --option montage=banana18
+  python scripts/prepare_data.py --dataset bids --root BIDS --out DIR --option montage=average19
+
+Every dataset takes --option montage=native|banana18|average19 (the channels:
+the dataset's own, SzCORE's 18-channel double banana, or the 19 10-20
+electrodes in common average; jclip_eeg/data/montages.py); bids reads any
+folder epilepsy2bids writes (default banana18).
 
 With --dataset synthetic an absent or empty --root is first filled with
 generated data. An interrupted run resumes where it stopped when rerun with
@@ -66,8 +73,13 @@ def _generate_if_empty(root: Path) -> None:
   print(f"wrote {len(manifest.recordings)} recordings of {len(manifest.patients)} patients", flush=True)
 
 
-def _config_name(dataset: str) -> str:
-  return "demo" if dataset == "synthetic" else f"{dataset}_teacher"
+def _config(dataset: str, options: dict[str, str]) -> str:
+  """The config file (with its `:arg`, `config_lib.dataset_options`) that trains on such a store."""
+  name = "demo" if dataset == "synthetic" else f"{dataset}_teacher"
+  words = [options["classes"]] if options.get("classes") == "binary" else []
+  if options.get("montage", datasets.get(dataset).montage) != datasets.get(dataset).montage:
+    words.append(options["montage"])
+  return f"configs/{name}.py" + (f":{','.join(words)}" if words else "")
 
 
 def main(argv: list[str]) -> None:
@@ -88,7 +100,7 @@ def main(argv: list[str]) -> None:
     print(f"skipped {entry['path']}: {entry['reason']}")
   cli.closing(f"{store!r}\n{report['hours']:g} h of EEG, {len(skipped)} file(s) skipped, dropped windows "
               f"{report['dropped'] or 'none'}, {report['run']['seconds']:g} s; wrote {out}",
-              next_step=f"python scripts/train.py --config configs/{_config_name(_DATASET.value)}.py "
+              next_step=f"python scripts/train.py --config {_config(_DATASET.value, options)} "
                         f"--config.data.store={out}")
 
 

@@ -104,6 +104,7 @@ def test_exported_matches_in_process_model_at_two_batch_sizes(workdir, stages, r
     assert got.shape == (batch, len(meta["class_names"]))
     np.testing.assert_allclose(got, want, atol=1e-6)
   assert meta["role"] == role and meta["window_samples"] == _N_TIMES and len(meta["channel_names"]) == 23
+  assert meta["montage"] == "native"  # detection derives the channels from any file with it
   assert meta["detection"]["min_duration_s"] == 3.0  # the stage's own detection settings travel with it
   assert meta["fingerprint"] == json.loads((workdir / role / "result.json").read_text())["fingerprint"]
 

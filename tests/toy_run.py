@@ -24,14 +24,17 @@ def load_config_file(name: str, arg: str | None = None) -> ml_collections.Config
   return config_lib.load_config_file(REPO / "configs" / f"{name}.py", arg)
 
 
-def toy_config(tmp: Path, *, teacher_epochs: int = 2, student_epochs: int = 1) -> ml_collections.ConfigDict:
-  """configs/demo.py at toy size; the synthetic data and the tiny BERT live under `tmp` (shared by runs)."""
-  config = load_config_file("demo")
+def toy_config(tmp: Path, *, teacher_epochs: int = 2, student_epochs: int = 1,
+               montage: str | None = None) -> ml_collections.ConfigDict:
+  """configs/demo.py at toy size (`montage`: its argument, e.g. "banana18"); the synthetic data and the tiny BERT
+  live under `tmp` (shared by runs), the store is `tmp/store` (`tmp/store_<montage>`)."""
+  config = load_config_file("demo", montage)
   bert = tmp / "tiny_bert"
   if not bert.is_dir():
     write_tiny_bert(bert)
   with config.unlocked():
-    config.data.update(dict(store=str(tmp / "store"), root=str(tmp / "raw")))
+    store = "store" if montage is None else f"store_{montage}"
+    config.data.update(dict(store=str(tmp / store), root=str(tmp / "raw")))
     config.data.synthetic.update(dict(n_patients=4, duration_s=60, seizures_per_recording=(1, 1),
                                       seizure_duration_s=(10, 14)))
     config.data.split.k = 2

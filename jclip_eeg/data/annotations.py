@@ -1,6 +1,7 @@
-"""Parsers for the seizure annotation files of CHB-MIT, TUSZ and the Helsinki neonatal set.
+"""Parsers for the seizure annotation files of CHB-MIT, TUSZ, the Helsinki neonatal set, Siena and BIDS (SzCORE).
 
-All parsers return `Event`s in seconds from the start of the recording. Background
+All parsers return `Event`s in seconds from the start of the recording (Siena's
+lists hold clock times: `SienaFile.events` turns them into offsets). Background
 labels (TUSZ `bckg`) are not events. Labels are passed through as written (lower
 case for TUSZ); readers decide which of them are classes. Every malformed line or
 value raises `DataError` naming the file and, where there is one, the line.
@@ -292,3 +293,159 @@ def consensus(experts: Mapping[str, Mapping[str, np.ndarray]], rule: str) -> dic
 
 def _id_key(baby: str) -> tuple[int, str]:
   return (int(baby), baby) if baby.isdigit() else (1 << 30, baby)
+
+
+# ----------------------------------------------------------------------------- Siena
+
+_SIENA_FILE = re.compile(r"^\s*File\s*name\s*:\s*(\S+)", re.IGNORECASE)
+# `Registration start time: 19.39.33`, `Seizure start time: 19.58.36`, `Start time: 21:51:02`, `End time: ...`.
+_SIENA_TIME = re.compile(r"^\s*(registration\s+)?(?:seizure\s+)?(start|end)\s*time\s*:\s*(.*?)\s*$", re.IGNORECASE)
+_CLOCK = re.compile(r"(\d{1,2})[.:](\d{2})[.:](\d{2})")
+_DAY_S = 24 * 3600
+# Typos of the published lists, corrected as epilepsy2bids corrects them: (file, line as written) -> line.
+# PN00-3's seizure would otherwise last an hour and end after the recording; PN10's start has a stray space.
+_SIENA_ERRATA = {
+    ("PN00-3.edf", "Seizure end time: 19.29.29"): "Seizure end time: 18.29.29",
+    ("PN10-7.8.9.edf", "Registration start time:1 6.49.25"): "Registration start time:16.49.25",
+}
+
+
+@dataclasses.dataclass
+class SienaFile:
+  """What a `Seizures-list-PNxx.txt` says of one EDF: clock times in seconds after midnight.
+
+  Attributes:
+    registration_start_s, registration_end_s: when the file's recording starts and ends (None if not listed).
+    seizures: (start, end) clock times of its seizures.
+  """
+  registration_start_s: float | None = None
+  registration_end_s: float | None = None
+  seizures: list[tuple[float, float]] = dataclasses.field(default_factory=list)
+
+  def events(self, start_s: float | None, label: str = "seizure") -> tuple[Event, ...]:
+    """Seizure events in seconds from the recording start `start_s` (clock time; default: the registration
+    start); a clock time before it is on the next day (recordings cross midnight)."""
+    start_s = self.registration_start_s if start_s is None else start_s
+    if start_s is None:
+      raise DataError("no recording start: neither the EDF header nor the seizure list gives one")
+    return tuple(Event((a - start_s) % _DAY_S, (a - start_s) % _DAY_S + (b - a) % _DAY_S, label)
+                 for a, b in self.seizures)
+
+
+def siena_edf_name(listed: str) -> str:
+  """The EDF a Siena list names: its typos fixed (`PNO6-1.edf` -> `PN06-1.edf`, `PN01.edf` and `PN11-.edf` ->
+  `PNxx-1.edf`, the file of a patient's first recording)."""
+  name = re.sub(r"^PNO", "PN0", listed.strip(), flags=re.IGNORECASE)
+  return re.sub(r"^(PN\d\d)-?\.edf$", r"\1-1.edf", name, flags=re.IGNORECASE)
+
+
+def _clock_s(path: Path, number: int, text: str) -> float:
+  match = _CLOCK.fullmatch(text)
+  if match is None:
+    raise DataError(f"{path}:{number}: time {text!r}; expected hh.mm.ss")
+  hours, minutes, seconds = (int(g) for g in match.groups())
+  if hours > 23 or minutes > 59 or seconds > 59:
+    raise DataError(f"{path}:{number}: time {text!r} is not a clock time")
+  return float(hours * 3600 + minutes * 60 + seconds)
+
+
+def parse_siena_list(path: str | Path) -> dict[str, SienaFile]:
+  """`Seizures-list-PNxx.txt` -> {EDF file name: SienaFile}, in file order.
+
+  Blocks start at `File name:`; `Registration start/end time:` and
+  `(Seizure) start/end time:` lines follow, `.` or `:` separated. A file named
+  again in a later block (one block per seizure) adds its seizures to the
+  first; a seizure line without a registration start in its block keeps the
+  file's earlier one. The header (sampling rate, channel list) is ignored.
+
+  Raises:
+    DataError: naming the file and line, for a time line before any file, an
+      unparseable time, an end without a start or a start without an end.
+  """
+  path = Path(path)
+  files: dict[str, SienaFile] = {}
+  current, pending = None, None
+  for number, raw in enumerate(path.read_text(errors="replace").splitlines(), start=1):
+    if match := _SIENA_FILE.match(raw):
+      _check_closed(path, current, pending)
+      current, pending = siena_edf_name(match.group(1)), None
+      files.setdefault(current, SienaFile())
+      continue
+    if current is not None:
+      raw = _SIENA_ERRATA.get((current, raw.strip()), raw)
+    if not (match := _SIENA_TIME.match(raw)):
+      continue
+    if current is None:
+      raise DataError(f"{path}:{number}: {raw.strip()!r} before any 'File name:' line")
+    registration, kind, seconds = match.group(1), match.group(2).lower(), _clock_s(path, number, match.group(3))
+    entry = files[current]
+    if registration:
+      setattr(entry, f"registration_{kind}_s", seconds)
+    elif kind == "start":
+      _check_closed(path, current, pending)
+      pending = (number, seconds)
+    elif pending is None:
+      raise DataError(f"{path}:{number}: a seizure end time without a start time ({current})")
+    else:
+      entry.seizures.append((pending[1], seconds))
+      pending = None
+  _check_closed(path, current, pending)
+  return files
+
+
+def _check_closed(path: Path, current: str | None, pending: tuple[int, float] | None) -> None:
+  if pending is not None:
+    raise DataError(f"{path}:{pending[0]}: a seizure start time without an end time ({current})")
+
+
+# ----------------------------------------------------------------------------- BIDS / SzCORE events.tsv
+
+SZCORE_REQUIRED = ("onset", "duration", "eventType")
+
+
+def parse_szcore_tsv(path: str | Path, label: str = "seizure") -> Annotation:
+  """A BIDS `*_events.tsv` in SzCORE's format (epilepsy2bids) -> seizure events and the recording's duration.
+
+  Columns onset, duration (s), eventType are needed; confidence, channels and
+  dateTime may hold anything (`n/a`); recordingDuration, when present, is the
+  annotated extent. Rows whose eventType starts with `sz` are seizures,
+  labelled `label`; `bckg` rows are background; any other type is kept with
+  its raw text (preprocessing drops the windows it touches).
+
+  Raises:
+    DataError: naming the file and line, for a missing column or a non-numeric, empty or negative interval.
+  """
+  path = Path(path)
+  with open(path, newline="", errors="replace") as handle:
+    reader = csv.DictReader(handle, delimiter="\t")
+    missing = [c for c in SZCORE_REQUIRED if c not in (reader.fieldnames or ())]
+    if missing:
+      raise DataError(f"{path}: not an SzCORE events.tsv: missing column(s) {missing}; header {reader.fieldnames}")
+    events, extent = [], 0.0
+    for number, row in enumerate(reader, start=2):
+      extent = max(extent, _optional_number(row.get("recordingDuration")))
+      event_type = (row["eventType"] or "").strip()
+      if event_type == BACKGROUND:
+        continue
+      onset, duration = (row[c] for c in ("onset", "duration"))
+      start, end = _interval_numbers(path, number, onset, duration)
+      events.append(Event(start, end, label if event_type.startswith("sz") else event_type))
+  return Annotation(tuple(sorted(events, key=lambda e: (e.start_s, e.label))), extent)
+
+
+def _optional_number(text: str | None) -> float:
+  """A finite number, or 0 for `n/a`, an empty cell or an absent column."""
+  try:
+    value = float(text)
+  except (TypeError, ValueError):
+    return 0.0
+  return value if np.isfinite(value) else 0.0
+
+
+def _interval_numbers(path: Path, number: int, onset: str, duration: str) -> tuple[float, float]:
+  try:
+    start, length = float(onset), float(duration)
+  except (TypeError, ValueError):
+    raise DataError(f"{path}:{number}: onset {onset!r} / duration {duration!r} are not numbers") from None
+  _check_interval(path, f"line {number}", start, start + length)
+  return start, start + length

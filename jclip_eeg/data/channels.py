@@ -1,11 +1,12 @@
-"""Channel lists of the four datasets and the label normalisers that match EDF labels to them.
+"""Channel lists (the datasets' own, SzCORE's two montages) and the label normalisers that match EDF labels to them.
 
 EDF files name the same electrode in many ways (`EEG FP1-REF`, `EEG Fp1-Ref`,
-`EEG FP1-LE`, `T7` vs `T3`). Readers pick channels by *normalised* label: the
-file's labels and the dataset's list both go through the same normaliser, so a
-recording whose montage changes between files (CHB-MIT) or whose labels differ
-in case or reference suffix (TUSZ, Helsinki) still yields the same channel
-order.
+`EEG FP1-LE`, `Fp1-Avg`, `EEG Fp1`, `T7` vs `T3`). Readers pick channels by
+*normalised* label: the file's labels and the wanted list both go through the
+same normaliser, so a recording whose montage changes between files (CHB-MIT)
+or whose labels differ in case, reference suffix or temporal names (TUSZ,
+Helsinki, Siena, SzCORE) still yields the same channel order. How a montage's
+channels are derived from these is `jclip_eeg.data.montages`.
 """
 
 from __future__ import annotations
@@ -34,8 +35,24 @@ TEN_TWENTY: tuple[str, ...] = (
     "O1", "O2",
 )
 
-# Modified combinatorial nomenclature (T7/T8/P7/P8) -> the old names used above.
-_NEW_TO_OLD = {"T7": "T3", "T8": "T4", "P7": "T5", "P8": "T6"}
+# SzCORE's montages, in epilepsy2bids's names and order (`Eeg.BIPOLAR_DBANANA`, `Eeg.ELECTRODES_10_20`): the
+# 18 double-banana derivations its CHB-MIT conversion writes, and the 19 electrodes of its common-average files
+# (`Fp1-Avg` ...).
+BANANA18: tuple[str, ...] = (
+    "Fp1-F3", "F3-C3", "C3-P3", "P3-O1",
+    "Fp1-F7", "F7-T3", "T3-T5", "T5-O1",
+    "Fz-Cz", "Cz-Pz",
+    "Fp2-F4", "F4-C4", "C4-P4", "P4-O2",
+    "Fp2-F8", "F8-T4", "T4-T6", "T6-O2",
+)
+ELECTRODES_10_20: tuple[str, ...] = (
+    "Fp1", "F3", "C3", "P3", "O1", "F7", "T3", "T5", "Fz", "Cz", "Pz",
+    "Fp2", "F4", "C4", "P4", "O2", "F8", "T4", "T6",
+)
+
+# Modified combinatorial nomenclature (T7/T8/P7/P8) -> the old names used above; `01` (a zero) is a
+# misspelt O1 that epilepsy2bids also accepts.
+_ALIASES = {"T7": "T3", "T8": "T4", "P7": "T5", "P8": "T6", "01": "O1"}
 # Reference suffixes of referential montages: TUSZ `-REF` (AR) and `-LE` (linked
 # ears), Helsinki `-Ref`; also common average spellings.
 _REFERENCE_SUFFIX = re.compile(r"-(REF|LE|AR|AVG|CAR)$")
@@ -59,35 +76,48 @@ def distinct_names(labels: Sequence[str]) -> tuple[str, ...]:
   return tuple(names)
 
 
-def normalise_bipolar(label: str) -> str:
-  """CHB-MIT label -> upper case without padding (`fp1-f7 ` -> `FP1-F7`)."""
-  return label.strip().upper()
+def _label(label: str) -> str:
+  """Upper case, single spaces, without the `EEG ` type prefix."""
+  return " ".join(label.upper().split()).removeprefix("EEG ").strip()
+
+
+def normalise_electrode(name: str) -> str:
+  """10-20 electrode name -> upper case with old temporal names (`T7` -> `T3`, `Fp1` -> `FP1`)."""
+  name = name.strip().upper()
+  return _ALIASES.get(name, name)
+
+
+def normalise_pair(label: str) -> str:
+  """Bipolar label -> `A-B` of normalised electrodes (`fp1-f7 ` -> `FP1-F7`, `EEG F7-T7` -> `F7-T3`).
+
+  Labels that are not one dash between two names (`--0`, `ECG`) come out upper-cased and never match a pick.
+  """
+  name = _label(label)
+  parts = name.split("-")
+  return "-".join(map(normalise_electrode, parts)) if len(parts) == 2 else name
 
 
 def normalise_referential(label: str) -> str:
   """Referential EEG label -> 10-20 electrode name with old temporal names.
 
-  `EEG FP1-REF`, `EEG Fp1-Ref`, `EEG FP1-LE`, `Fp1` -> `FP1`; `EEG T7-REF` -> `T3`.
+  `EEG FP1-REF`, `EEG Fp1-Ref`, `EEG FP1-LE`, `Fp1-Avg`, `EEG Fp1`, `Fp1` -> `FP1`; `EEG T7-REF` -> `T3`.
   Labels that are not electrodes (`ECG EKG-REF`, `IBI`) come out upper-cased and
   simply never match a pick.
   """
-  name = " ".join(label.upper().split())
-  name = name.removeprefix("EEG ").strip()
-  name = _REFERENCE_SUFFIX.sub("", name)
-  return _NEW_TO_OLD.get(name, name)
+  return normalise_electrode(_REFERENCE_SUFFIX.sub("", _label(label)))
 
 
-def missing_channels(labels: Iterable[str], picks: Sequence[str],
-                     normalise: Callable[[str], str]) -> list[str]:
-  """Picks (already normalised) that `labels` cannot supply, counting repeats.
+def missing_channels(labels: Iterable[str], picks: Sequence[str], normalise: Callable[[str], str],
+                     names: Sequence[str] | None = None) -> list[str]:
+  """Picks (already normalised) that `labels` cannot supply, counting repeats, as `names` (default: the picks).
 
   A pick listed twice (CHB-MIT `T8-P8`) needs two channels with that label.
   """
   available = collections.Counter(normalise(label) for label in labels)
   missing = []
-  for pick in picks:
+  for pick, name in zip(picks, names or picks):
     if available[pick] > 0:
       available[pick] -= 1
     else:
-      missing.append(pick)
+      missing.append(name)
   return missing

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import os
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -36,6 +37,8 @@ _DIGITAL_MIN, _DIGITAL_MAX = -32768, 32767
 # Start stamped into written files unless given: a fixed date keeps files
 # byte-identical between runs (EDF stores no time zone).
 DEFAULT_START = datetime.datetime(2000, 1, 1, 0, 0, 0)
+# EDF+ `Startdate dd-MMM-yyyy` month names (English, whatever the locale).
+_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -134,9 +137,44 @@ def _main_header(path: Path) -> tuple[int, int, int, float]:
 
 
 def _start(block: bytes) -> datetime.datetime | None:
-  """Start date (dd.mm.yy) and time (hh.mm.ss) fields; EDF years 85-99 are 19xx, as strptime's %y."""
+  """Recording start from the header (EDF spec, edfplus.info), None when its fields do not parse.
+
+  The date field is dd.mm.yy with years 85-99 meaning 19xx and 00-84 20xx (not
+  strptime's %y pivot, which reads CHB-MIT's 76 as 1976); an EDF+ recording field
+  `Startdate dd-MMM-yyyy ...` carries the four-digit date and wins. The time
+  field is hh.mm.ss.
+  """
+  text = block[168:184].decode("latin-1")
   try:
-    return datetime.datetime.strptime(block[168:184].decode("latin-1"), "%d.%m.%y%H.%M.%S")
+    clock = datetime.datetime.strptime(text[8:], "%H.%M.%S").time()
+  except ValueError:
+    return None
+  date = _recording_startdate(block[88:168].decode("latin-1")) or _header_date(text[:8])
+  return datetime.datetime.combine(date, clock) if date else None
+
+
+def _header_date(text: str) -> datetime.date | None:
+  """dd.mm.yy with the EDF century rule (85-99: 19xx, 00-84: 20xx), or None."""
+  match = re.fullmatch(r"(\d\d)\.(\d\d)\.(\d\d)", text)
+  if match is None:
+    return None
+  day, month, yy = (int(g) for g in match.groups())
+  try:
+    return datetime.date(yy + (1900 if yy >= 85 else 2000), month, day)
+  except ValueError:
+    return None
+
+
+def _recording_startdate(recording: str) -> datetime.date | None:
+  """The date of an EDF+ recording field `Startdate 06-NOV-2076 ...`, or None (absent, `X`, malformed)."""
+  match = re.match(r"Startdate (\d\d-[A-Za-z]{3}-\d{4})\b", recording)
+  if match is None:
+    return None
+  day, month, year = match.group(1).split("-")
+  if month.upper() not in _MONTHS:
+    return None
+  try:
+    return datetime.date(int(year), _MONTHS.index(month.upper()) + 1, int(day))
   except ValueError:
     return None
 

@@ -1,13 +1,14 @@
 """Continuous seizure detection on a raw EDF of any length: per-second probabilities -> events.
 
-`detect(predictor, edf_path)` reads the dataset's channels (the same reader
-montage as training), preprocesses them exactly as `jclip_eeg.data.preprocess`
+`detect(predictor, edf_path)` reads the model's montage (`input_montage`: the
+channels it was trained on, derived from whatever the file holds, so a model
+trained on one dataset runs on another's files), preprocesses them exactly as `jclip_eeg.data.preprocess`
 does for training (band-pass + resampling, per-channel z-score over the whole
 recording), scores sliding windows, and turns the per-second seizure
 probability into events (`jclip_eeg.eval.events`).
 
-Streaming. The picked channels are read in blocks of `block_s` seconds
-(`edf.EdfBlocks`). Each block is read with `overlap` = 3 / f_low seconds (30 s
+Streaming. The montage's channels are read in blocks of `block_s` seconds
+(`montages.MontageBlocks`). Each block is read with `overlap` = 3 / f_low seconds (30 s
 for 0.1 Hz, the filter's own padding) of real signal on both sides, filtered
 and resampled by `preprocess.filter_resample`, and trimmed back to its core,
 so block seams see the same neighbouring signal as a whole-recording transform
@@ -37,7 +38,7 @@ import numpy as np
 import tqdm
 
 from jclip_eeg import export
-from jclip_eeg.data import datasets, edf
+from jclip_eeg.data import datasets, edf, montages
 from jclip_eeg.data.preprocess import (
   PreprocessSettings,
   filter_resample,
@@ -58,7 +59,7 @@ class Predictor:
 
   Attributes:
     predict: (B, C, T) float32 z-scored windows -> (B, n_classes) probabilities.
-    metadata: dataset, class_names, channel_names, sfreq (Hz), window_samples,
+    metadata: dataset, montage, class_names, channel_names, sfreq (Hz), window_samples,
       band_hz, role, prediction, detection (`runs.stage.FinishedStage.metadata`).
   """
   predict: Callable[[np.ndarray], np.ndarray]
@@ -97,6 +98,19 @@ def load_predictor(path: str | Path) -> Predictor:
 def settings_of(metadata: Mapping[str, Any]) -> PostProcessing:
   """The post-processing a model carries (tuned or default when it was trained), else the defaults."""
   return PostProcessing(**(metadata.get("detection") or {}))
+
+
+def input_montage(metadata: Mapping[str, Any]) -> montages.Montage:
+  """The montage a model reads: its dataset's in its `montage` ("native" for models from before montages).
+
+  Raises:
+    ConfigError: the montage's channels are not the model's `channel_names`.
+  """
+  chosen = datasets.get(metadata["dataset"], montage=metadata.get("montage", "native")).channels
+  if tuple(chosen.channel_names) != tuple(metadata["channel_names"]):
+    raise ConfigError(f"the model's channels {list(metadata['channel_names'])} are not those of the "
+                      f"{metadata['dataset']} reader's {chosen.name} montage {list(chosen.channel_names)}")
+  return chosen
 
 
 # ============================================================================= streaming EDF reading
@@ -208,10 +222,7 @@ def detect(predictor: Predictor, edf_path: str | Path, settings: PostProcessing 
     raise ConfigError(f"stride_s: {stride_s}; expected > 0 seconds")
   if not block_s > 0:
     raise ConfigError(f"block_s: {block_s}; expected > 0 seconds")
-  chosen = datasets.get(meta["dataset"]).montage
-  if tuple(chosen.channel_names) != tuple(meta["channel_names"]):
-    raise ConfigError(f"the model's channels {meta['channel_names']} are not the {meta['dataset']} montage's")
-  reader = edf.EdfBlocks(edf_path, chosen.picks, normalise=chosen.normalise)
+  reader = montages.MontageBlocks(edf_path, input_montage(meta))
   prep = PreprocessSettings(sfreq=float(meta["sfreq"]), band_hz=tuple(meta["band_hz"]))
   window = int(meta["window_samples"])
   stride = max(1, round(stride_s * prep.sfreq))

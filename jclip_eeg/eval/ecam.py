@@ -43,6 +43,7 @@ import numpy as np
 from flax import nnx
 
 from jclip_eeg.data import loader
+from jclip_eeg.data.channels import normalise_referential
 from jclip_eeg.data.store import EpochStore
 from jclip_eeg.errors import DataError
 from jclip_eeg.models.clip import prediction_logits
@@ -167,8 +168,9 @@ def _template() -> mne.channels.DigMontage:
 
 
 def _electrodes(channel: str) -> list[str]:
-  """`FP1-F7` -> ["FP1", "F7"], `T8-P8-1` -> ["T8", "P8"], `FP1` -> ["FP1"]."""
-  return _REPEAT_SUFFIX.sub("", channel.strip()).upper().split("-")
+  """`FP1-F7` -> ["FP1", "F7"], `T8-P8-1` -> ["T8", "P8"], `FP1` and `Fp1-Avg` -> ["FP1"] (a reference suffix
+  is no electrode: `channels.normalise_referential`)."""
+  return normalise_referential(_REPEAT_SUFFIX.sub("", channel.strip())).split("-")
 
 
 def topomap_info(channel_names: Sequence[str]) -> tuple[mne.Info, np.ndarray]:

@@ -27,6 +27,7 @@ import jax
 import ml_collections
 import numpy as np
 
+from jclip_eeg.data import datasets
 from jclip_eeg.data.prepare import prepare_store
 from jclip_eeg.errors import ConfigError
 from jclip_eeg.runs import inference, split as split_lib, stage as stage_lib
@@ -59,9 +60,12 @@ def raw_cache_dir(workdir: str | Path, raw: str | Path, dataset: str) -> Path:
 def prepare_raw(data: ml_collections.ConfigDict, raw: str | Path, dataset: str, out: str | Path) -> Path:
   """Prepares raw folder `raw` of `dataset` into store `out` (reused when complete) with the run's label rule.
 
-  The run's reader options (`data.options`) apply when `dataset` is the run's dataset.
+  The run's reader options (`data.options`) apply when `dataset` is the run's dataset; its montage always (the
+  model reads its own channels from any dataset's files).
   """
-  options = dict(data.get("options") or {}) if dataset == data.dataset else {}
+  options = datasets.options_of(data)
+  if dataset != data.dataset:
+    options = {key: value for key, value in options.items() if key == "montage"}
   prepare_store(dataset, raw, out, options=options, label_rule=data.label_rule,
                 progress=jax.process_index() == 0)
   return Path(out)

@@ -63,6 +63,8 @@ _CHBMIT = {"normal": _BACKGROUND, "seizure": _ICTAL}
 _TABLES: dict[str, dict[str, tuple[str, ...]]] = {
     "chbmit": _CHBMIT,
     "synthetic": _CHBMIT,
+    "siena": _CHBMIT,  # adults' focal seizures, as CHB-MIT's
+    "bids": _CHBMIT,   # whatever epilepsy2bids converted: seizure rows `sz*` or background
     "tusz": {
         "bckg": _BACKGROUND, "fnsz": _FOCAL, "gnsz": _GENERALISED, "spsz": _SIMPLE_PARTIAL,
         "cpsz": _COMPLEX_PARTIAL, "absz": _ABSENCE, "tnsz": _TONIC, "tcsz": _TONIC_CLONIC,

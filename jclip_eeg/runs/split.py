@@ -51,7 +51,7 @@ class DataSplit:
 
 def prepare_command(data: ml_collections.ConfigDict) -> str:
   """The scripts/prepare_data.py command that prepares the store config.data names."""
-  options = "".join(f" --option {key}={_option_text(value)}" for key, value in data.get("options", {}).items())
+  options = "".join(f" --option {key}={_option_text(value)}" for key, value in datasets.options_of(data).items())
   return f"python scripts/prepare_data.py --dataset {data.dataset} --root {data.root} --out {data.store}{options}"
 
 
@@ -73,7 +73,7 @@ def open_store(data: ml_collections.ConfigDict) -> EpochStore:
 
   Raises:
     DataError: the store is missing (the message says how to get it) or does
-      not match config.data's classes and window shape.
+      not match config.data's classes, window shape and channels (its montage).
   """
   store = existing_store(data.store)
   if store is None:
@@ -85,7 +85,20 @@ def open_store(data: ml_collections.ConfigDict) -> EpochStore:
   if found != expected:
     raise DataError(f"{data.store}: store has classes {found[0]} and windows {found[1:]} (channels, samples); "
                     f"the config expects {expected[0]} and {expected[1:]}: prepare it for this config")
+  _check_montage(store, data)
   return store
+
+
+def _check_montage(store: EpochStore, data: ml_collections.ConfigDict) -> None:
+  """DataError when a prepared store was read in another montage than config.data's (hand-made stores, which
+  record no reader, pass)."""
+  if "options" not in store.metadata:
+    return
+  prepared = datasets.get(store.metadata["dataset"], **store.metadata["options"]).montage
+  wanted = datasets.get(data.dataset, **datasets.options_of(data)).montage
+  if prepared != wanted:
+    raise DataError(f"{data.store}: store prepared in montage {prepared}, but config.data.montage is {wanted}: "
+                    f"prepare a store in {wanted} ({prepare_command(data)}) or set --config.data.store")
 
 
 def _prepare_synthetic(data: ml_collections.ConfigDict) -> EpochStore:
@@ -96,7 +109,7 @@ def _prepare_synthetic(data: ml_collections.ConfigDict) -> EpochStore:
   if not (root / synthetic.MANIFEST).is_file():
     _log.info("generating synthetic EEG (CHB-MIT layout) in %s", root)
     synthetic.generate(root, **dict(data.get("synthetic") or {}))
-  return prepare_store("synthetic", root, data.store, label_rule=data.label_rule,
+  return prepare_store("synthetic", root, data.store, options=datasets.options_of(data), label_rule=data.label_rule,
                        progress=jax.process_index() == 0)
 
 

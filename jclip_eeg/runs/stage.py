@@ -124,13 +124,16 @@ class FinishedStage:
 
 
 def model_metadata(config: ml_collections.ConfigDict) -> dict[str, Any]:
-  """dataset, class_names, channel_names, sfreq (Hz), window_samples, band_hz, role, prediction of a run config."""
+  """dataset, montage, class_names, channel_names, sfreq (Hz), window_samples, band_hz, role, prediction of a run
+  config (`montage`: how detection derives the channels from any file, `jclip_eeg.data.montages`)."""
   data = config.data
-  spec = datasets.get(data.dataset, **dict(data.get("options") or {})).spec
+  reader = datasets.get(data.dataset, **datasets.options_of(data))
+  spec = reader.spec
   if data.n_channels != len(spec.channel_names):
-    raise ConfigError(f"config.data.n_channels: {data.n_channels}, but the {data.dataset} montage has "
-                      f"{len(spec.channel_names)} channels")
-  return {"dataset": data.dataset, "class_names": list(data.class_names), "channel_names": list(spec.channel_names),
+    raise ConfigError(f"config.data.n_channels: {data.n_channels}, but the {data.dataset} {reader.montage} montage "
+                      f"has {len(spec.channel_names)} channels")
+  return {"dataset": data.dataset, "montage": reader.montage, "class_names": list(data.class_names),
+          "channel_names": list(spec.channel_names),
           "sfreq": float(spec.sfreq), "window_samples": int(data.n_times), "band_hz": list(spec.band_hz),
           "role": config.model.role, "prediction": config.model.prediction}
 

@@ -199,7 +199,8 @@ def test_runs_and_merge():
 @pytest.mark.parametrize("label, expected", [
     ("EEG FP1-REF", "FP1"), ("EEG Fp1-Ref", "FP1"), ("EEG FP1-LE", "FP1"), ("Fp1", "FP1"),
     ("EEG T7-REF", "T3"), ("EEG P8-LE", "T6"), ("EEG T3-REF", "T3"), ("  EEG  Cz-Ref ", "CZ"),
-    ("ECG EKG-REF", "ECG EKG"), ("IBI", "IBI"),
+    ("ECG EKG-REF", "ECG EKG"), ("IBI", "IBI"), ("Fp1-Avg", "FP1"), ("T6-Avg", "T6"), ("EEG 01", "O1"),
+    ("EEG Fp1", "FP1"), ("1", "1"),
 ])
 def test_normalise_referential(label, expected):
   assert channels.normalise_referential(label) == expected
@@ -215,6 +216,15 @@ def test_channel_lists():
 
 def test_missing_channels_counts_repeats():
   picks = ("FP1-F7", "T8-P8", "T8-P8")
-  normalise = channels.normalise_bipolar
+  normalise = channels.normalise_pair
+  picks = tuple(map(normalise, picks))
   assert channels.missing_channels(["fp1-f7", "T8-P8 ", "T8-P8", "-", "ECG"], picks, normalise) == []
-  assert channels.missing_channels(["FP1-F7", "T8-P8", "VNS"], picks, normalise) == ["T8-P8"]
+  assert channels.missing_channels(["FP1-F7", "T8-P8", "VNS"], picks, normalise) == ["T4-T6"]
+
+
+@pytest.mark.parametrize("label, expected", [
+    ("FP1-F7", "FP1-F7"), ("fp1-f7 ", "FP1-F7"), ("F7-T7", "F7-T3"), ("T7-P7", "T3-T5"), ("P8-O2", "T6-O2"),
+    ("F8-T8", "F8-T4"), ("EEG Fp1-F3", "FP1-F3"), ("--0", "--0"), ("ECG", "ECG"), ("-", "-"),
+])
+def test_normalise_pair_uses_old_temporal_names(label, expected):
+  assert channels.normalise_pair(label) == expected

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime
 import os
 from pathlib import Path
 
+import mne
 import numpy as np
 import pyedflib
 import pytest
@@ -192,3 +194,36 @@ def test_same_input_same_bytes(tmp_path: Path):
   data = RNG.normal(0, 10, (2, 200))
   first = _write(tmp_path / "1.edf", data, 100, ["A", "B"]).read_bytes()
   assert _write(tmp_path / "2.edf", data, 100, ["A", "B"]).read_bytes() == first
+
+
+@pytest.mark.parametrize("start", [
+    datetime.datetime(2076, 11, 6, 11, 42, 54),  # CHB-MIT chb01: 06.11.76 is 2076 (strptime's %y says 1976)
+    datetime.datetime(1985, 1, 1, 0, 0, 0),      # the first year of the EDF century rule
+    datetime.datetime(1999, 12, 31, 23, 59, 59),
+    datetime.datetime(2084, 2, 29, 8, 40, 46),   # the last two-digit year, a leap day
+])
+def test_start_follows_the_edf_century_rule_like_pyedflib_and_mne(tmp_path: Path, start: datetime.datetime):
+  path = _write(tmp_path / "s.edf", np.zeros((1, 256)), 256, ["Fp1"], start=start)
+  assert edf.read_header(path).start == start
+  with pyedflib.EdfReader(str(path)) as reader:
+    assert reader.getStartdatetime() == start
+  assert mne.io.read_raw_edf(path, verbose="error").info["meas_date"].replace(tzinfo=None) == start
+
+
+def _patch(path: Path, offset: int, text: str) -> None:
+  content = bytearray(path.read_bytes())
+  content[offset:offset + len(text)] = text.encode("ascii")
+  path.write_bytes(bytes(content))
+
+
+def test_edfplus_startdate_wins_over_the_two_digit_year(tmp_path: Path):
+  path = _write(tmp_path / "plus.edf", np.zeros((1, 256)), 256, ["Fp1"], annotations=[(0.0, -1.0, "x")],
+                start=datetime.datetime(2076, 11, 6, 11, 42, 54))
+  _patch(path, 88, "Startdate 06-NOV-2090")  # after 2084 the spec writes the year only here
+  _patch(path, 168, "06.11.yy")
+  assert edf.read_header(path).start == datetime.datetime(2090, 11, 6, 11, 42, 54)
+  _patch(path, 88, "Startdate X          ")  # unknown: the header's own date counts
+  _patch(path, 168, "06.11.76")
+  assert edf.read_header(path).start == datetime.datetime(2076, 11, 6, 11, 42, 54)
+  _patch(path, 168, "31.02.76")
+  assert edf.read_header(path).start is None

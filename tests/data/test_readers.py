@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.io
+from reader_helpers import by_id, skip_reason
 
 from jclip_eeg.data import annotations as ann
 from jclip_eeg.data import datasets, synthetic
@@ -36,26 +37,16 @@ def _stored_positions(data: np.ndarray) -> list[int]:
   return [int(round(v / 10.0)) - 1 for v in data.mean(axis=1)]
 
 
-def _by_id(result) -> dict:
-  return {r.recording_id: r for r in result.recordings}
-
-
-def _skip_reason(result, name: str) -> str:
-  reasons = [reason for path, reason in result.skipped if Path(path).name == name]
-  assert len(reasons) == 1, result.skipped
-  return reasons[0]
-
-
 # ----------------------------------------------------------------------------- registry
 
 
 def test_registry_names_and_options():
   assert datasets.get("synthetic").spec.name == "synthetic"
   assert datasets.get("chbmit").spec.name == "chbmit"
-  with pytest.raises(ConfigError, match="known datasets: chbmit, tusz, neonatal, aubmc, synthetic"):
-    datasets.get("siena")
+  with pytest.raises(ConfigError, match="known datasets: chbmit, tusz, neonatal, aubmc, siena, bids, synthetic"):
+    datasets.get("nope")
   with pytest.raises(ConfigError,
-                     match=r"unknown option\(s\) \['consensus'\]; options are \['classes', 'splits'\]"):
+                     match=r"unknown option\(s\) \['consensus'\]; options are \['classes', 'montage', 'splits'\]"):
     datasets.get("tusz", consensus="all")
   with pytest.raises(ConfigError, match="unknown option"):
     datasets.get("synthetic", name="chbmit")
@@ -135,21 +126,21 @@ def chbmit_root(tmp_path) -> Path:
 
 def test_chbmit_scan(chbmit_root):
   result = datasets.get("chbmit").scan(chbmit_root)
-  recordings = _by_id(result)
+  recordings = by_id(result)
   assert sorted(recordings) == ["chb01_01", "chb01_03", "chb02_16+"]
   assert recordings["chb01_03"].events == (Event(12.0, 20.0, "seizure"),)
   assert recordings["chb01_01"].events == ()
   assert recordings["chb02_16+"].events == (Event(2.0, 5.0, "seizure"), Event(21.0, 29.0, "seizure"))
   assert {r.patient for r in result.recordings} == {"chb01", "chb02"}
-  assert "absent" in _skip_reason(result, "chb01_05.edf")
-  assert "not listed in chb01-summary.txt" in _skip_reason(result, "chb01_04.edf")
-  assert "missing channel(s) ['T8-P8']" in _skip_reason(result, "chb02_17.edf")
-  assert "beyond the end" in _skip_reason(result, "chb02_18.edf")
+  assert "absent" in skip_reason(result, "chb01_05.edf")
+  assert "not listed in chb01-summary.txt" in skip_reason(result, "chb01_04.edf")
+  assert "missing channel(s) ['T8-P8-1']" in skip_reason(result, "chb02_17.edf")
+  assert "beyond the end" in skip_reason(result, "chb02_18.edf")
 
 
 def test_chbmit_load_picks_by_name_across_montage_change(chbmit_root):
   spec = datasets.get("chbmit").spec
-  recordings = _by_id(datasets.get("chbmit").scan(chbmit_root))
+  recordings = by_id(datasets.get("chbmit").scan(chbmit_root))
   plain = recordings["chb01_03"].load()
   assert plain.data.shape == (23, 30 * 256) and plain.data.dtype == np.float32
   assert plain.sfreq == 256.0 and plain.channel_names == spec.channel_names
@@ -163,7 +154,7 @@ def test_chbmit_load_picks_by_name_across_montage_change(chbmit_root):
 
 
 def test_chbmit_recording_pickles_and_rechecks_at_load(chbmit_root):
-  recordings = _by_id(datasets.get("chbmit").scan(chbmit_root))
+  recordings = by_id(datasets.get("chbmit").scan(chbmit_root))
   recording = pickle.loads(pickle.dumps(recordings["chb01_03"]))
   assert recording.load().data.shape == (23, 30 * 256)
   # The file changes after the scan: shorter than its seizure, then lacking a channel.
@@ -178,7 +169,7 @@ def test_chbmit_recording_pickles_and_rechecks_at_load(chbmit_root):
 
 def test_chbmit_single_patient_folder(chbmit_root):
   result = datasets.get("chbmit").scan(chbmit_root / "chb01")
-  assert sorted(_by_id(result)) == ["chb01_01", "chb01_03"]
+  assert sorted(by_id(result)) == ["chb01_01", "chb01_03"]
 
 
 def test_synthetic_generated_tree(tmp_path):
@@ -186,7 +177,7 @@ def test_synthetic_generated_tree(tmp_path):
                                 seizures_per_recording=(1, 1), seizure_duration_s=(8, 10))
   result = datasets.get("synthetic").scan(tmp_path)
   assert result.skipped == []
-  recordings = _by_id(result)
+  recordings = by_id(result)
   assert sorted(recordings) == sorted(r.recording_id for r in manifest.recordings)
   for written in manifest.recordings:
     recording = recordings[written.recording_id]
@@ -241,15 +232,15 @@ def tusz_root(tmp_path) -> Path:
 
 def test_tusz_types(tusz_root):
   result = datasets.get("tusz").scan(tusz_root)
-  recordings = _by_id(result)
+  recordings = by_id(result)
   assert sorted(recordings) == ["aaaaaool_s004_t001"]
   recording = recordings["aaaaaool_s004_t001"]
   assert recording.patient == "aaaaaool"
   # Per-channel rows merged per type; mysz (not a class) kept with its raw label.
   assert recording.events == (Event(10.0, 25.5, "cpsz"), Event(30.0, 35.0, "mysz"))
-  assert "aaaaahln_s001_t000.csv" in _skip_reason(result, "aaaaahln_s001_t000.edf")
-  assert "beyond the end" in _skip_reason(result, "aaaaaxyz_s002_t000.edf")
-  assert "no aaaaaxyz_s002_t001.csv or aaaaaxyz_s002_t001.tse" in _skip_reason(
+  assert "aaaaahln_s001_t000.csv" in skip_reason(result, "aaaaahln_s001_t000.edf")
+  assert "beyond the end" in skip_reason(result, "aaaaaxyz_s002_t000.edf")
+  assert "no aaaaaxyz_s002_t001.csv or aaaaaxyz_s002_t001.tse" in skip_reason(
       result, "aaaaaxyz_s002_t001.edf")
   signals = recording.load()
   assert signals.data.shape == (19, 40 * 250) and signals.sfreq == 250.0
@@ -259,7 +250,7 @@ def test_tusz_types(tusz_root):
 
 def test_tusz_binary_splits_and_aliases(tusz_root):
   result = datasets.get("tusz", classes="binary", splits=["train", "dev"]).scan(tusz_root / "edf")
-  recordings = _by_id(result)
+  recordings = by_id(result)
   assert sorted(recordings) == ["aaaaahln_s001_t000", "aaaaaool_s004_t001"]
   assert recordings["aaaaaool_s004_t001"].events == (Event(10.0, 25.5, "seiz"), Event(30.0, 35.0, "seiz"))
   assert recordings["aaaaahln_s001_t000"].events == ()
@@ -329,10 +320,10 @@ def test_neonatal_consensus_options(neonatal_root):
 
 def test_neonatal_skips_and_load(neonatal_root):
   result = datasets.get("neonatal").scan(neonatal_root)
-  assert "the annotation covers 130 s, beyond the end of the recording (100 s)" in _skip_reason(
+  assert "the annotation covers 130 s, beyond the end of the recording (100 s)" in skip_reason(
       result, "eeg2.edf")
-  assert "baby 80 has no column" in _skip_reason(result, "eeg80.edf")
-  assert "annotated but absent" in _skip_reason(result, "eeg3.edf")
+  assert "baby 80 has no column" in skip_reason(result, "eeg80.edf")
+  assert "annotated but absent" in skip_reason(result, "eeg3.edf")
   recording, = result.recordings
   signals = pickle.loads(pickle.dumps(recording)).load()
   assert signals.data.shape == (19, 130 * 256)
@@ -383,7 +374,7 @@ def aubmc_segments(tmp_path) -> Path:
 
 def test_aubmc_segments(aubmc_segments):
   result = datasets.get("aubmc").scan(aubmc_segments)
-  recordings = _by_id(result)
+  recordings = by_id(result)
   assert sorted(recordings) == [
       "Segments_Complex_Partial_Seizures_P1_seg002", "Segments_Normal_P1_seg001",
       "Segments_Normal_patient2_seg001", "Segments_Video-detected_seizures_with_no_EEG_change_P6_s1",
@@ -422,13 +413,13 @@ def test_aubmc_edf_layout(tmp_path, aubmc_segments):
   # Segments win in "auto"; the EDFs are listed as ignored.
   auto = datasets.get("aubmc").scan(aubmc_segments)
   assert all(r.is_segment for r in auto.recordings)
-  assert "segment files were found" in _skip_reason(auto, "P4_s2.edf")
+  assert "segment files were found" in skip_reason(auto, "P4_s2.edf")
   result = datasets.get("aubmc", layout="edf").scan(aubmc_segments)
   recording, = result.recordings
   assert (recording.recording_id, recording.patient) == ("Raw_EDF_Files_Patient3_session1", "P3")
   assert recording.events == (Event(5.0, 15.0, "complex_partial"), Event(20.0, 24.0, "electrographic"),
                               Event(30.0, 35.0, "seizure type unclear"))
-  assert "no annotation names a class" in _skip_reason(result, "P4_s2.edf")
+  assert "no annotation names a class" in skip_reason(result, "P4_s2.edf")
   signals = recording.load()
   assert signals.data.shape == (19, 40 * 500)
   assert _stored_positions(signals.data) == [18 - i for i in range(19)]

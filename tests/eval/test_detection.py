@@ -11,12 +11,15 @@ from pathlib import Path
 import numpy as np
 import pyedflib
 import pytest
+from reader_helpers import SIENA_LABELS, siena_signals
 
-from jclip_eeg.data import edf, synthetic
+from jclip_eeg.data import edf, montages, synthetic
 from jclip_eeg.data.annotations import Annotation, parse_chbmit_summary
+from jclip_eeg.data.channels import BANANA18
 from jclip_eeg.data.datasets import chbmit, load_edf
+from jclip_eeg.data.edf import write_edf
 from jclip_eeg.data.preprocess import PreprocessSettings, preprocess
-from jclip_eeg.errors import DataError
+from jclip_eeg.errors import ConfigError, DataError
 from jclip_eeg.eval import detection, events
 
 
@@ -123,3 +126,40 @@ def test_detect_reads_each_datasets_own_annotation_file(fixtures_dir):
     reference(helsinki, Path("chb01_03.edf"))
   with pytest.raises(DataError, match="does not list chb01_99.edf"):
     reference(chbmit_summary, Path("chb01_99.edf"))
+
+
+def _constant_model(montage: montages.Montage, seen: list[int]) -> detection.Predictor:
+  """P(seizure) = 0.1 everywhere; records the channel count of every batch it is given."""
+  def predict(x: np.ndarray) -> np.ndarray:
+    seen.append(x.shape[1])
+    return np.tile(np.float32([0.9, 0.1]), (len(x), 1))
+
+  meta = dict(dataset="synthetic", montage=montage.name, class_names=["normal", "seizure"],
+              channel_names=list(montage.channel_names), sfreq=256.0, window_samples=256, band_hz=[0.1, 70.0])
+  return detection.Predictor(predict, meta)
+
+
+def test_a_banana18_model_detects_on_bipolar_and_referential_files(recording, tmp_path):
+  """One model, two datasets: CHB-MIT-layout bipolar channels are picked, a Siena-format 512 Hz file's are computed."""
+  siena = write_edf(tmp_path / "PN00-1.edf", siena_signals(40, seed=0), 512.0, list(SIENA_LABELS),
+                    physical_range=(-200.0, 200.0))
+  seen: list[int] = []
+  model = _constant_model(montages.BANANA, seen)
+  assert detection.detect(model, recording).probs.shape == (150,)
+  found = detection.detect(model, siena, block_s=15.0)
+  assert found.duration_s == 40.0 and np.allclose(found.probs, 0.1) and set(seen) == {18}
+  settings = PreprocessSettings(256.0)
+  streamed = np.concatenate(list(detection.preprocessed_blocks(montages.MontageBlocks(siena, montages.BANANA),
+                                                               settings, 15.0)), axis=1)
+  whole = preprocess(montages.read_signals(siena, montages.BANANA), settings, source=siena).data
+  assert streamed.shape == whole.shape == (18, 40 * 256) and np.max(np.abs(streamed - whole)) < 2e-3
+
+
+def test_a_montage_the_file_cannot_give_is_a_clear_error(recording):
+  with pytest.raises(DataError, match=r"chb01_01.edf: montage average19: missing electrode\(s\) \['FP1', .*"
+                                      r"a bipolar recording cannot be re-referenced"):
+    detection.detect(_constant_model(montages.AVERAGE, []), recording)
+  model = _constant_model(montages.BANANA, [])
+  wrong = detection.Predictor(model.predict, dict(model.metadata, channel_names=list(BANANA18[:-1])))
+  with pytest.raises(ConfigError, match="are not those of the synthetic reader's banana18 montage"):
+    detection.detect(wrong, recording)

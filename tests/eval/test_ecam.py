@@ -8,7 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from jclip_eeg.data.channels import CHBMIT_LABELS, TEN_TWENTY, distinct_names
+from jclip_eeg.data import montages
+from jclip_eeg.data.channels import BANANA18, CHBMIT_LABELS, ELECTRODES_10_20, TEN_TWENTY, distinct_names
 from jclip_eeg.errors import DataError
 from jclip_eeg.eval import ecam
 
@@ -33,6 +34,17 @@ def test_topomap_positions_are_electrode_midpoints():
   np.testing.assert_allclose(pos["FP1-F7"], (one["FP1"] + one["F7"]) / 2, atol=1e-9)
   np.testing.assert_allclose(ecam.per_sensor(np.arange(23.0), sensor_of)[sensor_of[14]], (14 + 22) / 2)
   assert len(ecam.topomap_info(TEN_TWENTY)[0].ch_names) == 19
+
+
+def test_szcore_montages_have_scalp_positions():
+  banana, sensor_of = ecam.topomap_info(BANANA18)
+  assert len(banana.ch_names) == 18 and sorted(set(sensor_of.tolist())) == list(range(18))
+  average, _ = ecam.topomap_info(montages.AVERAGE.channel_names)  # Fp1-Avg ...: each at its electrode
+  plain, _ = ecam.topomap_info(ELECTRODES_10_20)
+  assert len(average.ch_names) == 19
+  position = lambda info: {ch["ch_name"]: ch["loc"][:3] for ch in info["chs"]}  # noqa: E731
+  np.testing.assert_allclose(np.stack(list(position(average).values())), np.stack(list(position(plain).values())))
+  np.testing.assert_allclose(position(banana)["T3-T5"], (position(plain)["T3"] + position(plain)["T5"]) / 2)
 
 
 def test_unknown_electrode_is_a_data_error():

@@ -169,7 +169,7 @@ def test_bad_compute_dtype_is_a_config_error():
 
 @pytest.mark.parametrize("dataset,options", [
     ("chbmit", {}), ("synthetic", {}), ("tusz", {}), ("tusz", {"classes": "binary"}), ("neonatal", {}),
-    ("aubmc", {})])
+    ("aubmc", {}), ("siena", {}), ("bids", {})])
 def test_every_dataset_class_has_sentences_that_do_not_name_it(dataset, options):
   names = config_lib.data_shape(dataset, **options)[2]
   for name, sentences in zip(names, class_prompts(dataset, names)):

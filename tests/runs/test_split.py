@@ -10,6 +10,9 @@ import pytest
 from steps_helpers import write_tiny_store
 
 from jclip_eeg import config_lib
+from jclip_eeg.data import datasets, synthetic
+from jclip_eeg.data.channels import BANANA18
+from jclip_eeg.data.prepare import prepare_store
 from jclip_eeg.errors import ConfigError, DataError
 from jclip_eeg.runs import split as split_lib
 
@@ -82,3 +85,22 @@ def test_named_test_groups_errors(tmp_path):
     split_lib.load_split(_data(store, test_groups=("p3",)))
   with pytest.raises(ConfigError, match="split.by='window' must be 'recording' or 'patient'"):
     split_lib.load_split(_data(store, by="window", test_groups=("p1",)))
+
+
+def test_a_store_prepared_in_another_montage_is_refused(tmp_path):
+  raw = tmp_path / "raw"
+  synthetic.generate(raw, n_patients=1, recordings_per_patient=1, duration_s=30, seizures_per_recording=(1, 1),
+                     seizure_duration_s=(8, 8), seed=0)
+  prepare_store("synthetic", raw, tmp_path / "native", workers=1, progress=False)
+  data = config_lib.get_config("synthetic", "teacher", "banana18").data
+  with data.unlocked():
+    data.update(dict(store=str(tmp_path / "native"), root=str(raw), n_channels=23))
+  with pytest.raises(DataError, match=r"store prepared in montage native, but config.data.montage is banana18: "
+                                      r"prepare a store in banana18 \(python scripts/prepare_data.py --dataset "
+                                      r"synthetic .* --option montage=banana18\)"):
+    split_lib.open_store(data)
+  banana = prepare_store("synthetic", raw, tmp_path / "banana", options=datasets.options_of(data), workers=1,
+                         progress=False)
+  with data.unlocked():
+    data.update(dict(store=str(banana.path), n_channels=18))
+  assert split_lib.open_store(data).channel_names == BANANA18

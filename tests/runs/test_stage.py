@@ -38,8 +38,12 @@ def test_metadata_describes_the_input_of_each_dataset():
   assert (meta["dataset"], meta["sfreq"], meta["window_samples"], len(meta["channel_names"])) == ("aubmc", 500.0,
                                                                                                    500, 19)
   assert meta["role"] == "student" and meta["class_names"][0] == "normal" and meta["band_hz"] == [0.1, 70.0]
+  assert meta["montage"] == "native"
+  banana = stage_lib.model_metadata(config_lib.get_config("tusz", "teacher", "binary,banana18"))
+  assert (banana["montage"], banana["channel_names"][:2], len(banana["channel_names"])) == (
+      "banana18", ["Fp1-F3", "F3-C3"], 18)
   config = config_lib.get_config("chbmit", "teacher")
   with config.unlocked():
     config.data.n_channels = 19
-  with pytest.raises(ConfigError, match="n_channels: 19, but the chbmit montage has 23"):
+  with pytest.raises(ConfigError, match="n_channels: 19, but the chbmit native montage has 23"):
     stage_lib.model_metadata(config)

@@ -140,7 +140,7 @@ def test_demo_runs_teacher_then_student():
     student.train.batch_sizee = 3  # locked: a typo is an error
 
 
-@pytest.mark.parametrize("dataset", ["chbmit", "tusz", "neonatal", "aubmc"])
+@pytest.mark.parametrize("dataset", ["chbmit", "tusz", "neonatal", "aubmc", "siena", "bids"])
 def test_paper_configs(dataset):
   teacher, student = _load_config(f"{dataset}_teacher"), _load_config(f"{dataset}_student")
   assert [r for r, _ in loop.stage_configs(teacher)] == ["teacher"]
@@ -150,6 +150,26 @@ def test_paper_configs(dataset):
   assert (teacher.optimizer.b1, teacher.optimizer.b2, teacher.train.alpha) == (0.9, 0.999, 0.5)
   assert student.train.temperature == 1.0 and student.teacher_workdir == f"runs/{dataset}_teacher"
   assert (teacher.model.eeg.dropout, teacher.model.text.dropout) == (0.3, 0.2)
+
+
+def test_a_config_argument_names_the_montage():
+  demo = config_lib.load_config_file(REPO / "configs" / "demo.py", "banana18")
+  assert (demo.data.montage, demo.data.n_channels, demo.data.store, demo.workdir) == (
+      "banana18", 18, "data/demo_banana18", "runs/demo_banana18")
+  assert demo.data.root == _load_config("demo").data.root  # the same synthetic EDFs, read in other channels
+  tusz = config_lib.load_config_file(REPO / "configs" / "tusz_teacher.py", "binary,average19")
+  assert (tusz.data.montage, tusz.data.n_channels, tusz.data.class_names) == ("average19", 19, ("bckg", "seiz"))
+  assert (tusz.data.store, dict(tusz.data.options)) == ("data/tusz_binary_average19", {"classes": "binary"})
+  native = _load_config("chbmit_teacher")
+  assert (native.data.montage, native.data.n_channels, native.data.store) == ("native", 23, "data/chbmit")
+  recipe = config_lib.get_config("chbmit", "teacher", "banana18")
+  assert config_lib.on_dataset(recipe, "neonatal").data.montage == "banana18"  # the recipe's montage is kept
+  assert config_lib.data_config("bids").montage == "banana18"  # BIDS has no native list
+  assert _load_config("bids_teacher").data.store == "data/bids"
+  assert config_lib.load_config_file(REPO / "configs" / "siena_teacher.py", "banana18").data.store == (
+      "data/siena_banana18")
+  with pytest.raises(ConfigError, match=r"'banana' is not understood for synthetic .* one of \('native'"):
+    config_lib.load_config_file(REPO / "configs" / "demo.py", "banana")
 
 
 def test_student_without_teacher_workdir_is_an_error():

@@ -2,19 +2,23 @@
 
 `get(name, **options)` returns a reader (`Dataset`), which owns everything
 dataset-specific: `.spec` (`DatasetSpec`: classes, channels, rates, overlap),
-`.montage` (how channels are picked from an EDF), `.download` (where the raw
-data comes from), its options (the reader's dataclass fields, documented by
-`option_help`), `.scan(root)` (`ScanResult`), and `.seizure_events(annotation,
-edf)` for its annotation files (`annotation_patterns`; `reference_events`
-routes a file to the reader it belongs to). Nothing outside this package
-keeps a per-dataset table. `scan` only reads annotation files and EDF headers;
-signals are read by `Recording.load()`, which is a `functools.partial` of a
-module-level function so recordings can be sent to worker processes.
+`.channels` (the `montages.Montage` its recordings are read in, chosen by the
+`montage` option every reader takes: `native`, `banana18` or `average19`),
+`.download` (where the raw data comes from), its options (the reader's
+dataclass fields, documented by `option_help`), `.scan(root)` (`ScanResult`),
+and `.seizure_events(annotation, edf)` for its annotation files
+(`annotation_patterns`; `reference_events` routes a file to the reader it
+belongs to). Nothing outside this package keeps a per-dataset table;
+`options_of(config.data)` gives a run's reader options, its montage included.
+`scan` only reads annotation files and EDF headers; signals are read by
+`Recording.load()`, which is a `functools.partial` of a module-level function
+so recordings can be sent to worker processes.
 
 `scan` skips (and lists in `ScanResult.skipped`, with the reason) files it cannot
 use: an EDF without annotations, an annotation naming an absent EDF, an EDF that
-lacks one of the dataset's channels, or one whose annotations extend beyond its
-end. `load()` re-checks the last two, because files may change after the scan.
+cannot give the montage's channels (the message names what it lacks), or one
+whose annotations extend beyond its end. `load()` re-checks the last two,
+because files may change after the scan.
 
 Events whose label is not a class of the spec (TUSZ `mysz`, `cnsz`, `atsz`, an
 unknown label) are still emitted with their raw label: preprocessing drops the
@@ -29,13 +33,13 @@ import fnmatch
 import functools
 import importlib
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, ClassVar, Protocol
 
-from jclip_eeg.data import edf
+from jclip_eeg.data import edf, montages
 from jclip_eeg.data.annotations import Annotation
-from jclip_eeg.data.channels import missing_channels
+from jclip_eeg.data.montages import Montage
 from jclip_eeg.data.types import DatasetSpec, Event, Recording, ScanResult, Signals
 from jclip_eeg.errors import ConfigError, DataError
 
@@ -46,6 +50,8 @@ _REGISTRY: dict[str, tuple[str, str, dict[str, str]]] = {
     "tusz": ("tusz", "Tusz", {}),
     "neonatal": ("neonatal", "Neonatal", {}),
     "aubmc": ("aubmc", "Aubmc", {}),
+    "siena": ("siena", "Siena", {}),
+    "bids": ("bids", "Bids", {}),
     # Our synthetic data is written in the CHB-MIT layout and read by its reader.
     "synthetic": ("chbmit", "ChbMit", {"name": "synthetic"}),
 }
@@ -59,12 +65,13 @@ class Dataset(Protocol):
 
   download: str  # where the raw data comes from, named when a store is missing
   annotation_patterns: tuple[str, ...]  # file names (fnmatch) of its annotation files
+  montage: str  # the option: native, banana18 or average19
 
   @property
   def spec(self) -> DatasetSpec: ...
 
   @property
-  def montage(self) -> Montage: ...
+  def channels(self) -> Montage: ...
 
   def scan(self, root: str | os.PathLike) -> ScanResult: ...
 
@@ -103,6 +110,22 @@ def _default_text(value: object) -> str:
   return ",".join(value) if isinstance(value, tuple) else str(value)
 
 
+def options_of(data: Mapping[str, Any]) -> dict[str, Any]:
+  """The reader options of a run's config.data: `data.options` plus `data.montage` (absent in old configs).
+
+  Raises:
+    ConfigError: `data.options` also names a montage, and another one.
+  """
+  options = dict(data.get("options") or {})
+  montage = data.get("montage")
+  if montage is not None:
+    if options.get("montage", montage) != montage:
+      raise ConfigError(f"config.data.montage={montage!r} but config.data.options.montage="
+                        f"{options['montage']!r}; set config.data.montage only")
+    options["montage"] = montage
+  return options
+
+
 def reference_events(annotation: str | os.PathLike, edf_path: str | os.PathLike) -> tuple[Event, ...]:
   """The seizure events of recording `edf_path` in a dataset annotation file.
 
@@ -127,18 +150,24 @@ def reference_events(annotation: str | os.PathLike, edf_path: str | os.PathLike)
 
 
 @dataclasses.dataclass(frozen=True)
-class Montage:
-  """How a dataset's channels are picked from an EDF file.
+class MontageOption:
+  """The `montage` option every reader takes: a base of each reader dataclass (its field comes first).
 
-  Attributes:
-    picks: normalised labels to pick, in the dataset's order (a repeated label
-      takes successive channels with that label).
-    channel_names: the distinct names the picked channels get (spec order).
-    normalise: maps a raw EDF label to the form of `picks`; module-level so it pickles.
+  A reader sets `native` to its own channel list (None: it has none, so another montage is its default).
+  Its `__post_init__` must call this one's.
   """
-  picks: tuple[str, ...]
-  channel_names: tuple[str, ...]
-  normalise: Callable[[str], str]
+  montage: str = dataclasses.field(default="native", metadata={
+      "help": "native (the dataset's own channels), banana18 (the 18 double-banana derivations) or average19 "
+              "(the 19 10-20 electrodes in common average; referential recordings only)"})
+  native: ClassVar[Montage | None]
+
+  def __post_init__(self):
+    _ = self.channels  # a bad montage name fails here, at construction
+
+  @property
+  def channels(self) -> Montage:
+    """The montage the recordings are read in."""
+    return montages.choose(self.montage, self.native, type(self).__name__.lower())
 
 
 def require_dir(root: str | os.PathLike, expected: str) -> Path:
@@ -173,30 +202,75 @@ def extent_problem(annotation: Annotation, duration_s: float, tolerance_s: float
   return None
 
 
+def scan_listings(listings: Sequence[Path], parse: Callable[[Path], Mapping[str, Any]],
+                  patient: Callable[[Path], str], annotation: Callable[[Any, Path], Annotation],
+                  montage: Montage) -> ScanResult:
+  """The recordings of per-patient listing files that name the EDFs beside them (CHB-MIT summaries, Siena lists).
+
+  Args:
+    listings: the listing files, one per patient folder.
+    parse: listing -> {EDF file name: entry}; a DataError skips the patient.
+    patient: listing -> patient id.
+    annotation: (entry, EDF path) -> the recording's Annotation; a DataError skips the file.
+    montage: what each EDF must give (`edf_recordings`).
+  """
+  items, skipped = [], []
+  for listing in listings:
+    try:
+      listed = parse(listing)
+    except DataError as error:
+      skipped.append((str(listing), f"unreadable, patient skipped: {error}"))
+      continue
+    found, unlisted = _listed_edfs(listing, patient(listing), listed, annotation)
+    items += found
+    skipped += unlisted
+  recordings, unusable = edf_recordings(items, montage)
+  return ScanResult(recordings, skipped + unusable)
+
+
+def _listed_edfs(listing: Path, patient: str, listed: Mapping[str, Any],
+                 annotation: Callable[[Any, Path], Annotation]) -> tuple[list[EdfItem], list[tuple[str, str]]]:
+  """The items of the EDFs one listing names, and the files skipped (absent, unlisted, refused)."""
+  items, skipped = [], []
+  for file_name, entry in listed.items():
+    path = listing.parent / file_name
+    if not path.is_file():
+      skipped.append((str(path), f"listed in {listing.name} but absent"))
+      continue
+    try:
+      items.append((path.stem, patient, path, annotation(entry, path)))
+    except DataError as error:
+      skipped.append((str(path), str(error)))
+  for path in sorted(listing.parent.glob("*.edf")):
+    if path.name not in listed:
+      skipped.append((str(path), f"not listed in {listing.name}, so its seizures are unknown"))
+  return items, skipped
+
+
 def probe_edf(path: Path, montage: Montage, annotation: Annotation) -> str | None:
   """Why the EDF at `path` cannot be used (reading its header only), or None."""
   try:
     header = edf.read_header(path)
   except DataError as error:
     return str(error)
-  missing = missing_channels(header.labels, montage.picks, montage.normalise)
-  if missing:
-    return f"missing channel(s) {missing}; the file has {list(header.labels)}"
-  wanted = set(montage.picks)
+  derivation = montage.derive(header.labels)
+  if isinstance(derivation, str):
+    return derivation
+  wanted = set(derivation.picks)
   rates = {rate for label, rate in zip(header.labels, header.sfreqs)
-           if montage.normalise(label) in wanted}
+           if derivation.normalise(label) in wanted}
   if len(rates) > 1:
     return f"the picked channels have different sampling rates {sorted(rates)} Hz"
   return extent_problem(annotation, header.duration_s, 1.0 / rates.pop())
 
 
 def load_edf(path: Path, montage: Montage, annotation: Annotation) -> Signals:
-  """Picked, ordered signals of one EDF; DataError if the annotation no longer fits."""
-  signals = edf.read_edf(path, montage.picks, normalise=montage.normalise)
+  """The montage's signals of one EDF (`montages.read_signals`); DataError if the annotation no longer fits."""
+  signals = montages.read_signals(path, montage)
   problem = extent_problem(annotation, signals.duration_s, 1.0 / signals.sfreq)
   if problem:
     raise DataError(f"{path}: {problem}")
-  return dataclasses.replace(signals, channel_names=montage.channel_names)
+  return signals
 
 
 def edf_recordings(items: Sequence[EdfItem], montage: Montage) -> tuple[list[Recording], list[tuple[str, str]]]:

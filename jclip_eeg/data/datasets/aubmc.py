@@ -34,10 +34,11 @@ from typing import ClassVar
 import numpy as np
 import scipy.io
 
-from jclip_eeg.data import edf
+from jclip_eeg.data import edf, montages
 from jclip_eeg.data.annotations import Annotation
-from jclip_eeg.data.channels import TEN_TWENTY, normalise_referential
-from jclip_eeg.data.datasets import Montage, describe, edf_recordings, require_dir
+from jclip_eeg.data.channels import TEN_TWENTY
+from jclip_eeg.data.datasets import MontageOption, describe, edf_recordings, require_dir
+from jclip_eeg.data.montages import Montage
 from jclip_eeg.data.types import DatasetSpec, Event, Recording, ScanResult, Signals
 from jclip_eeg.errors import ConfigError, DataError
 
@@ -45,7 +46,7 @@ CLASS_NAMES = ("normal", "complex_partial", "electrographic", "video_only")
 SFREQ = 500.0
 SEGMENT_SUFFIXES = (".csv", ".txt", ".npy", ".mat")
 LAYOUTS = ("auto", "segments", "edf")
-MONTAGE = Montage(picks=TEN_TWENTY, channel_names=TEN_TWENTY, normalise=normalise_referential)
+MONTAGE = montages.referential("native", TEN_TWENTY)
 _SEGMENT_SAMPLES = int(SFREQ)  # one second
 # Matched against a lower-cased name with punctuation turned into spaces, in this
 # order ("video ... no EEG change" must not be read as electrographic).
@@ -82,7 +83,7 @@ def _recording_id(relative: Path) -> str:
 
 
 @dataclasses.dataclass(frozen=True)
-class Aubmc:
+class Aubmc(MontageOption):
   """Reader for AUBMC.
 
   Attributes:
@@ -91,20 +92,18 @@ class Aubmc:
   layout: str = dataclasses.field(default="auto", metadata={
       "help": "segments (class folders of 1-s files), edf (EDF+ with class annotations) or auto"})
   download: ClassVar[str] = "the AUBMC set from Mendeley Data, https://doi.org/10.17632/5pc2j46cbc"
+  native: ClassVar = MONTAGE
   annotation_patterns: ClassVar[tuple[str, ...]] = ("*.edf",)
 
   def __post_init__(self):
+    super().__post_init__()
     if self.layout not in LAYOUTS:
       raise ConfigError(f"aubmc.layout: {self.layout!r}; expected one of {LAYOUTS}")
 
   @property
   def spec(self) -> DatasetSpec:
-    return DatasetSpec(name="aubmc", class_names=CLASS_NAMES, channel_names=MONTAGE.channel_names,
+    return DatasetSpec(name="aubmc", class_names=CLASS_NAMES, channel_names=self.channels.channel_names,
                        sfreq=SFREQ, seizure_overlap=0.75)
-
-  @property
-  def montage(self) -> Montage:
-    return MONTAGE
 
   def seizure_events(self, annotation: Path, edf_path: Path) -> tuple[Event, ...]:
     """The seizure events an EDF+ file's own annotations name (the file is its own annotation)."""
@@ -121,11 +120,11 @@ class Aubmc:
     if self.layout == "edf" or (self.layout == "auto" and not segments and edfs):
       if not edfs:
         raise DataError(f"{root}: no EDF files; expected {_EXPECTED}; {describe(root)}")
-      return _scan_edfs(root, edfs)
+      return _scan_edfs(root, edfs, self.channels)
     if not segments:
       missing = "class folders of segment files" + (" nor EDF files" if self.layout == "auto" else "")
       raise DataError(f"{root}: found no {missing}; expected {_EXPECTED}; {describe(root)}")
-    recordings = _segment_recordings(root, segments)
+    recordings = _segment_recordings(root, segments, self.channels)
     ignored = [(str(p), "EDF ignored: segment files were found (layout='edf' reads EDFs)")
                for p in edfs] if self.layout == "auto" else []
     return ScanResult(recordings, ignored)
@@ -147,7 +146,7 @@ def _segment_files(root: Path) -> list[tuple[Path, str]]:
   return found
 
 
-def _segment_recordings(root: Path, segments: list[tuple[Path, str]]) -> list[Recording]:
+def _segment_recordings(root: Path, segments: list[tuple[Path, str]], montage: Montage) -> list[Recording]:
   recordings = []
   seen: dict[str, Path] = {}
   for path, label in segments:
@@ -159,12 +158,12 @@ def _segment_recordings(root: Path, segments: list[tuple[Path, str]]) -> list[Re
     events = () if label == CLASS_NAMES[0] else (Event(0.0, _SEGMENT_SAMPLES / SFREQ, label),)
     recordings.append(Recording(
         recording_id=recording_id, patient=patient_of(relative), source=path, events=events,
-        load=functools.partial(load_segment, path), is_segment=True))
+        load=functools.partial(load_segment, path, montage), is_segment=True))
   return recordings
 
 
-def load_segment(path: Path) -> Signals:
-  """One 1-s segment file -> Signals (19, 500) float32 at 500 Hz in `TEN_TWENTY` order."""
+def load_segment(path: Path, montage: Montage) -> Signals:
+  """One 1-s segment file (19 x 500, rows in `TEN_TWENTY` order) -> Signals (C, 500) float32 at 500 Hz in `montage`."""
   data = _read_array(path)
   n_channels = len(TEN_TWENTY)
   if data.shape == (_SEGMENT_SAMPLES, n_channels):
@@ -174,7 +173,8 @@ def load_segment(path: Path) -> Signals:
                     f"{_SEGMENT_SAMPLES}) channels x samples (or its transpose)")
   if not np.all(np.isfinite(data)):
     raise DataError(f"{path}: segment holds NaN or infinite values")
-  return Signals(np.ascontiguousarray(data, dtype=np.float32), SFREQ, MONTAGE.channel_names)
+  rows = montages.from_rows(np.asarray(data, dtype=np.float32), TEN_TWENTY, montage, path)
+  return Signals(np.ascontiguousarray(rows), SFREQ, montage.channel_names)
 
 
 def _read_array(path: Path) -> np.ndarray:
@@ -218,7 +218,7 @@ def _mat_array(path: Path) -> np.ndarray:
 # ----------------------------------------------------------------------------- layout (b)
 
 
-def _scan_edfs(root: Path, paths: list[Path]) -> ScanResult:
+def _scan_edfs(root: Path, paths: list[Path], montage: Montage) -> ScanResult:
   items, skipped = [], []
   for path in paths:
     relative = path.relative_to(root)
@@ -227,7 +227,7 @@ def _scan_edfs(root: Path, paths: list[Path]) -> ScanResult:
       skipped.append((str(path), annotation))
     else:
       items.append((_recording_id(relative), patient_of(relative), path, annotation))
-  recordings, unusable = edf_recordings(items, MONTAGE)
+  recordings, unusable = edf_recordings(items, montage)
   return ScanResult(recordings, skipped + unusable)
 
 

@@ -10,10 +10,13 @@ girl as chb01, 1.5 years later; the two keep separate ids (as PhysioNet does),
 so a patient-wise split can put the same person on both sides: group them
 yourself if that matters.
 
-Channels are picked by name: dummy channels (`-`, `--0`, `ECG`, `VNS`) are
-ignored, files whose montage changed (`Channels changed:` in the summary) still
-give the 23 channels in the same order, and a file lacking one of them is
-skipped with the missing names.
+Channels (`montage="native"`) are picked by name (T7/T3-style aliases): dummy
+channels (`-`, `--0`, `ECG`, `VNS`) are ignored, files whose montage changed
+(`Channels changed:` in the summary) still give the 23 channels in the same
+order, a referential file (chb12_27-29) gives them by subtraction when it holds
+the electrodes, and a file lacking one of them is skipped with the missing
+names. `banana18` picks SzCORE's 18 double-banana channels; `average19` is
+refused (a bipolar recording cannot be re-referenced).
 """
 
 from __future__ import annotations
@@ -24,14 +27,14 @@ from pathlib import Path
 from typing import ClassVar
 
 from jclip_eeg.data.annotations import Annotation, parse_chbmit_summary
-from jclip_eeg.data.channels import CHBMIT_LABELS, distinct_names, normalise_bipolar
-from jclip_eeg.data.datasets import EdfItem, Montage, describe, edf_recordings, require_dir
+from jclip_eeg.data.channels import CHBMIT_LABELS
+from jclip_eeg.data.datasets import MontageOption, describe, require_dir, scan_listings
+from jclip_eeg.data.montages import bipolar
 from jclip_eeg.data.types import DatasetSpec, Event, ScanResult
 from jclip_eeg.errors import ConfigError, DataError
 
 CLASS_NAMES = ("normal", "seizure")
-MONTAGE = Montage(picks=CHBMIT_LABELS, channel_names=distinct_names(CHBMIT_LABELS),
-                  normalise=normalise_bipolar)
+MONTAGE = bipolar("native", CHBMIT_LABELS)
 _EXPECTED = ("chbNN/chbNN-summary.txt with chbNN/chbNN_MM.edf beside it; download CHB-MIT "
              "from PhysioNet chbmit/1.0.0, or write synthetic data with jclip_eeg.data.synthetic")
 
@@ -44,12 +47,14 @@ _DOWNLOADS = {
 
 
 @dataclasses.dataclass(frozen=True)
-class ChbMit:
+class ChbMit(MontageOption):
   """Reader for CHB-MIT; `name="synthetic"` reads our synthetic data (same layout)."""
   name: str = "chbmit"
   annotation_patterns: ClassVar[tuple[str, ...]] = ("chb*-summary.txt",)
+  native: ClassVar = MONTAGE
 
   def __post_init__(self):
+    super().__post_init__()
     if self.name not in _DOWNLOADS:
       raise ConfigError(f"ChbMit.name: {self.name!r}; expected one of {sorted(_DOWNLOADS)}")
 
@@ -60,11 +65,7 @@ class ChbMit:
   @property
   def spec(self) -> DatasetSpec:
     return DatasetSpec(name=self.name, class_names=CLASS_NAMES,
-                       channel_names=MONTAGE.channel_names, sfreq=256.0, seizure_overlap=0.5)
-
-  @property
-  def montage(self) -> Montage:
-    return MONTAGE
+                       channel_names=self.channels.channel_names, sfreq=256.0, seizure_overlap=0.5)
 
   def seizure_events(self, annotation: Path, edf_path: Path) -> tuple[Event, ...]:
     """The seizures a `chbNN-summary.txt` lists for the file named like `edf_path`."""
@@ -80,31 +81,5 @@ class ChbMit:
     if not summaries:
       raise DataError(f"{root}: no chbNN/chbNN-summary.txt under it; expected {_EXPECTED}; "
                       f"{describe(root)}")
-    items, skipped = [], []
-    for summary in summaries:
-      patient_items, patient_skipped = _patient(summary)
-      items += patient_items
-      skipped += patient_skipped
-    recordings, unusable = edf_recordings(items, MONTAGE)
-    return ScanResult(recordings, skipped + unusable)
-
-
-def _patient(summary: Path) -> tuple[list[EdfItem], list[tuple[str, str]]]:
-  """One patient folder: (id, patient, path, annotation) per listed EDF, and skipped files."""
-  folder = summary.parent
-  patient = summary.name.removesuffix("-summary.txt")
-  try:
-    listed = parse_chbmit_summary(summary)
-  except DataError as error:
-    return [], [(str(summary), f"unreadable summary, patient skipped: {error}")]
-  items, skipped = [], []
-  for file_name, events in listed.items():
-    path = folder / file_name
-    if not path.is_file():
-      skipped.append((str(path), f"listed in {summary.name} but absent"))
-      continue
-    items.append((path.stem, patient, path, Annotation(events)))
-  for path in sorted(folder.glob("*.edf")):
-    if path.name not in listed:
-      skipped.append((str(path), f"not listed in {summary.name}, so its seizures are unknown"))
-  return items, skipped
+    return scan_listings(summaries, parse_chbmit_summary, lambda summary: summary.name.removesuffix("-summary.txt"),
+                         lambda events, path: Annotation(events), self.channels)

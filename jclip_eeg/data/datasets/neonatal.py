@@ -21,16 +21,17 @@ from typing import ClassVar
 
 import numpy as np
 
+from jclip_eeg.data import montages
 from jclip_eeg.data.annotations import (CONSENSUS_RULES, Annotation, Event, consensus, parse_neonatal,
                                         runs_to_events)
-from jclip_eeg.data.channels import TEN_TWENTY, normalise_referential
-from jclip_eeg.data.datasets import Montage, describe, edf_recordings, require_dir
+from jclip_eeg.data.channels import TEN_TWENTY
+from jclip_eeg.data.datasets import MontageOption, describe, edf_recordings, require_dir
 from jclip_eeg.data.types import DatasetSpec, ScanResult
 from jclip_eeg.errors import ConfigError, DataError
 
 CLASS_NAMES = ("normal", "seizure")
 EXPERTS = ("A", "B", "C")
-MONTAGE = Montage(picks=TEN_TWENTY, channel_names=TEN_TWENTY, normalise=normalise_referential)
+MONTAGE = montages.referential("native", TEN_TWENTY)
 _EDF = re.compile(r"eeg(\d+)\.edf", re.IGNORECASE)
 _EXPECTED = ("eeg1.edf ... eeg79.edf with annotations_2017_A.csv, _B.csv, _C.csv beside them; "
              "download the Helsinki neonatal EEG from Zenodo (record 2547147)")
@@ -54,7 +55,7 @@ def baby_events(annotation_csv: str | os.PathLike, edf_path: str | os.PathLike) 
 
 
 @dataclasses.dataclass(frozen=True)
-class Neonatal:
+class Neonatal(MontageOption):
   """Reader for the Helsinki neonatal set.
 
   Attributes:
@@ -64,9 +65,11 @@ class Neonatal:
       "help": "which experts' seizure seconds count: all, majority, any, or one expert A, B or C"})
   download: ClassVar[str] = ("the Helsinki neonatal EEG set from Zenodo, https://zenodo.org/records/2547147 "
                              "(or https://zenodo.org/records/4940267)")
+  native: ClassVar = MONTAGE
   annotation_patterns: ClassVar[tuple[str, ...]] = ("annotations_2017_?.csv",)
 
   def __post_init__(self):
+    super().__post_init__()
     if self.consensus not in CONSENSUS_RULES + EXPERTS:
       raise ConfigError(f"neonatal.consensus: {self.consensus!r}; expected one of "
                         f"{CONSENSUS_RULES + EXPERTS}")
@@ -74,11 +77,7 @@ class Neonatal:
   @property
   def spec(self) -> DatasetSpec:
     return DatasetSpec(name="neonatal", class_names=CLASS_NAMES,
-                       channel_names=MONTAGE.channel_names, sfreq=256.0, seizure_overlap=0.5)
-
-  @property
-  def montage(self) -> Montage:
-    return MONTAGE
+                       channel_names=self.channels.channel_names, sfreq=256.0, seizure_overlap=0.5)
 
   def seizure_events(self, annotation: Path, edf_path: Path) -> tuple[Event, ...]:
     """One expert's seizures of baby N (`eegN.edf`) in an annotations_2017_X.csv."""
@@ -101,7 +100,7 @@ class Neonatal:
       items.append((path.stem.lower(), baby, path, annotation))
     skipped += [(str(path), f"baby {baby} has no column in the annotations of experts "
                  f"{self._experts}") for baby, path in edfs.items() if baby not in masks]
-    recordings, unusable = edf_recordings(items, MONTAGE)
+    recordings, unusable = edf_recordings(items, self.channels)
     return ScanResult(recordings, skipped + unusable)
 
   @property

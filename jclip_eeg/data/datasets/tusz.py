@@ -27,9 +27,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
 
+from jclip_eeg.data import montages
 from jclip_eeg.data.annotations import parse_tse, parse_tusz_csv
-from jclip_eeg.data.channels import TEN_TWENTY, normalise_referential
-from jclip_eeg.data.datasets import EdfItem, Montage, describe, edf_recordings, require_dir
+from jclip_eeg.data.channels import TEN_TWENTY
+from jclip_eeg.data.datasets import EdfItem, MontageOption, describe, edf_recordings, require_dir
 from jclip_eeg.data.types import DatasetSpec, Event, ScanResult
 from jclip_eeg.errors import ConfigError, DataError
 
@@ -38,7 +39,7 @@ CLASS_NAMES = {
     "binary": ("bckg", "seiz"),
 }
 SPLITS = ("train", "dev", "eval")
-MONTAGE = Montage(picks=TEN_TWENTY, channel_names=TEN_TWENTY, normalise=normalise_referential)
+MONTAGE = montages.referential("native", TEN_TWENTY)
 # Annotation file suffixes per class set, preferred first.
 _SUFFIXES = {"types": (".csv", ".tse"), "binary": (".csv_bi", ".tse_bi")}
 _STEM = re.compile(r"^(?P<subject>[A-Za-z0-9]+)_s\d+_t\d+$")
@@ -47,7 +48,7 @@ _EXPECTED = ("edf/{train,dev,eval}/<subject>/<session>_<year>/<montage>/<stem>.e
 
 
 @dataclasses.dataclass(frozen=True)
-class Tusz:
+class Tusz(MontageOption):
   """Reader for TUSZ.
 
   Attributes:
@@ -60,9 +61,11 @@ class Tusz:
       "help": "comma-separated official splits to read, of train,dev,eval"})
   download: ClassVar[str] = ("the TUH EEG Seizure Corpus v2.0.x (free registration), "
                              "https://isip.piconepress.com/projects/nedc/html/tuh_eeg/ (its edf/ folder)")
+  native: ClassVar = MONTAGE
   annotation_patterns: ClassVar[tuple[str, ...]] = ("*.csv", "*.csv_bi", "*.tse", "*.tse_bi")
 
   def __post_init__(self):
+    super().__post_init__()
     if self.classes not in CLASS_NAMES:
       raise ConfigError(f"tusz.classes: {self.classes!r}; expected one of {tuple(CLASS_NAMES)}")
     splits = tuple(self.splits.split(",")) if isinstance(self.splits, str) else tuple(self.splits)
@@ -73,11 +76,7 @@ class Tusz:
   @property
   def spec(self) -> DatasetSpec:
     return DatasetSpec(name="tusz", class_names=CLASS_NAMES[self.classes],
-                       channel_names=MONTAGE.channel_names, sfreq=256.0, seizure_overlap=0.75)
-
-  @property
-  def montage(self) -> Montage:
-    return MONTAGE
+                       channel_names=self.channels.channel_names, sfreq=256.0, seizure_overlap=0.75)
 
   def seizure_events(self, annotation: Path, edf_path: Path) -> tuple[Event, ...]:
     """The seizure events of a recording's own .csv / .csv_bi / .tse / .tse_bi (`bckg` rows left out)."""
@@ -103,7 +102,7 @@ class Tusz:
           items.append(item)
     if not items and not skipped:
       raise DataError(f"{edf_root}: no .edf files under {', '.join(present)}; expected {_EXPECTED}")
-    recordings, unusable = edf_recordings(items, MONTAGE)
+    recordings, unusable = edf_recordings(items, self.channels)
     return ScanResult(recordings, skipped + unusable)
 
   def _item(self, path: Path, split_dir: Path) -> EdfItem | str:
