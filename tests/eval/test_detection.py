@@ -75,6 +75,17 @@ def test_per_second_averages_overlapping_windows():
   np.testing.assert_allclose(tail, [0.2, 0.4, 0.4])  # the uncovered half second repeats the last value
 
 
+def test_seconds_of_store_windows_with_overlapping_seizure_windows_and_holes():
+  # A store's layout: 1-s background windows at whole seconds, 50 %-overlap seizure windows inside 3-5 s,
+  # and the windows of second 7 dropped (e.g. touching an unknown label).
+  starts = np.array([0, 1, 2, 3, 3.5, 4, 4.5, 5, 6, 8, 9])
+  seizure = np.array([0, 0, 0, 1, 1, 1, 1, 0.5, 0, 0, 0.2])
+  got = detection.seconds_of_windows(starts, seizure, window_s=1.0, duration_s=10.0)
+  # second 3: windows 3, 3.5; 4: 3.5, 4, 4.5; 5: 4.5, 5; 7: nobody, takes second 6's value
+  np.testing.assert_allclose(got, [0, 0, 0, 1, 1, 0.75, 0, 0, 0, 0.2])
+  np.testing.assert_allclose(detection.seconds_of_windows(starts[::-1], seizure[::-1], 1.0, 10.0), got)
+
+
 def _band_power_predictor(recording: Path) -> detection.Predictor:
   """A stand-in model: P(seizure) rises with 3-8 Hz power on the seizure channels (no training needed)."""
   names = chbmit.MONTAGE.channel_names
@@ -95,14 +106,14 @@ def test_detect_runs_end_to_end_and_writes_scores(recording, tmp_path):
   got = detection.detect(_band_power_predictor(recording), recording, block_s=60.0, progress=True)
   assert got.probs.shape == (150,) and got.duration_s == 150.0
   with pyedflib.EdfReader(str(recording)) as reader:
-    assert got.date_time == reader.getStartdatetime().isoformat()
+    assert got.start == reader.getStartdatetime()
   truth = parse_chbmit_summary(recording.parent / "chb01-summary.txt")[recording.name]
   reference = [(e.start_s, e.end_s) for e in truth]
   inside = np.concatenate([np.arange(int(a), int(b)) for a, b in reference])
   outside = np.setdiff1d(np.arange(150), inside)
   assert got.probs[inside].mean() > got.probs[outside].mean()  # the pipeline keeps time aligned
   path = tmp_path / "events.tsv"
-  events.write_tsv(path, got.events, got.duration_s, got.date_time)
+  events.write_tsv(path, got.events, got.duration_s, got.start)
   assert events.read_tsv(path)[1] == 150.0
 
 
