@@ -225,18 +225,33 @@ def read_tsv(path: str | Path) -> tuple[list[DetectedEvent], float]:
   return events, durations.pop()
 
 
-def reference_intervals(annotation: str | Path, edf_path: str | Path) -> list[tuple[float, float]]:
+def reference_intervals(annotation: str | Path, edf_path: str | Path,
+                        duration_s: float | None = None) -> list[tuple[float, float]]:
   """Seizure (start s, end s) of the recording `edf_path` in a reference annotation file.
 
   An events.tsv (SzCORE, e.g. written by epilepsy2bids) is read here; any
   dataset's own annotation file goes to its reader (`datasets.reference_events`:
   a CHB-MIT summary, a TUSZ .csv/.csv_bi/.tse/.tse_bi, a Helsinki
-  annotations_2017_X.csv, ...).
+  annotations_2017_X.csv, ...). With the recording's `duration_s` the
+  reference is checked against it (before any detection runs).
+
+  Raises:
+    DataError: unreadable file, or (with `duration_s`) an events.tsv of another
+      length or a seizure outside the recording.
   """
   annotation = Path(annotation)
-  if annotation.suffix == ".tsv":
-    return [(e.onset, e.end) for e in read_tsv(annotation)[0]]
-  return [(e.start_s, e.end_s) for e in datasets.reference_events(annotation, edf_path)]
+  if annotation.suffix != ".tsv":
+    intervals = [(e.start_s, e.end_s) for e in datasets.reference_events(annotation, edf_path)]
+  else:
+    found, tsv_s = read_tsv(annotation)
+    if duration_s is not None and int(tsv_s) != int(duration_s):
+      raise DataError(f"{annotation}: recordingDuration {tsv_s:g} s, but {edf_path} lasts {duration_s:g} s: "
+                      "the reference of another recording?")
+    intervals = [(e.onset, e.end) for e in found]
+  outside = [(a, b) for a, b in intervals if duration_s is not None and not 0 <= a < b <= duration_s + 1]
+  if outside:
+    raise DataError(f"{annotation}: seizure {outside[0]} s lies outside {edf_path} (0-{duration_s:g} s)")
+  return intervals
 
 
 def sidecar(events_tsv: str | Path, suffix: str) -> Path:

@@ -20,30 +20,22 @@ from jclip_eeg.errors import DataError
 from jclip_eeg.eval import detection, events
 
 
-@pytest.fixture(scope="module")
-def recording(tmp_path_factory) -> Path:
-  root = tmp_path_factory.mktemp("detect_raw")
-  synthetic.generate(root, n_patients=1, recordings_per_patient=1, duration_s=150,
-                     seizures_per_recording=(1, 1), seizure_duration_s=(20, 20), seed=3)
-  return root / "chb01" / "chb01_01.edf"
-
-
 def _reader(path: Path) -> edf.EdfBlocks:
   return edf.EdfBlocks(path, chbmit.MONTAGE.picks, normalise=chbmit.MONTAGE.normalise)
 
 
 @pytest.mark.parametrize("block_s", [40.0, 1000.0])
-def test_streamed_preprocessing_matches_training(recording, block_s):
+def test_streamed_preprocessing_matches_training(short_recording, block_s):
   settings = PreprocessSettings(256.0)
-  streamed = np.concatenate(list(detection.preprocessed_blocks(_reader(recording), settings, block_s)), axis=1)
-  whole = preprocess(load_edf(recording, chbmit.MONTAGE, Annotation(())), settings, source=recording).data
+  streamed = np.concatenate(list(detection.preprocessed_blocks(_reader(short_recording), settings, block_s)), axis=1)
+  whole = preprocess(load_edf(short_recording, chbmit.MONTAGE, Annotation(())), settings, source=short_recording).data
   assert streamed.shape == whole.shape
   assert np.max(np.abs(streamed - whole)) < 2e-3  # z-scored units; seams see 30 s of real signal
 
 
-def test_block_reads_equal_whole_file(recording):
-  reader = _reader(recording)
-  whole = load_edf(recording, chbmit.MONTAGE, Annotation(())).data
+def test_block_reads_equal_whole_file(short_recording):
+  reader = _reader(short_recording)
+  whole = load_edf(short_recording, chbmit.MONTAGE, Annotation(())).data
   np.testing.assert_array_equal(reader.read(1000, 5000), whole[:, 1000:5000])  # not on record boundaries
   np.testing.assert_array_equal(reader.read(), whole)
   assert reader.n_samples == whole.shape[1] and reader.sfreq == 256.0
@@ -51,11 +43,11 @@ def test_block_reads_equal_whole_file(recording):
     reader.read(0, whole.shape[1] + 1)
 
 
-def test_missing_channel_is_a_clear_error(recording):
+def test_missing_channel_is_a_clear_error(short_recording):
   with pytest.raises(DataError, match="missing channel.*NOPE"):
-    edf.EdfBlocks(recording, ("NOPE",))
+    edf.EdfBlocks(short_recording, ("NOPE",))
   with pytest.raises(DataError, match="not found"):
-    _reader(recording.with_name("absent.edf"))
+    _reader(short_recording.with_name("absent.edf"))
 
 
 def test_window_probabilities_cross_blocks_in_order():
@@ -86,7 +78,7 @@ def test_seconds_of_store_windows_with_overlapping_seizure_windows_and_holes():
   np.testing.assert_allclose(detection.seconds_of_windows(starts[::-1], seizure[::-1], 1.0, 10.0), got)
 
 
-def _band_power_predictor(recording: Path) -> detection.Predictor:
+def _band_power_predictor(short_recording: Path) -> detection.Predictor:
   """A stand-in model: P(seizure) rises with 3-8 Hz power on the seizure channels (no training needed)."""
   names = chbmit.MONTAGE.channel_names
   rows = [names.index(c) for c in synthetic.DEFAULT_SEIZURE_CHANNELS if c in names]
@@ -102,12 +94,12 @@ def _band_power_predictor(recording: Path) -> detection.Predictor:
   return detection.Predictor(predict, meta)
 
 
-def test_detect_runs_end_to_end_and_writes_scores(recording, tmp_path):
-  got = detection.detect(_band_power_predictor(recording), recording, block_s=60.0, progress=True)
+def test_detect_runs_end_to_end_and_writes_scores(short_recording, tmp_path):
+  got = detection.detect(_band_power_predictor(short_recording), short_recording, block_s=60.0, progress=True)
   assert got.probs.shape == (150,) and got.duration_s == 150.0
-  with pyedflib.EdfReader(str(recording)) as reader:
+  with pyedflib.EdfReader(str(short_recording)) as reader:
     assert got.start == reader.getStartdatetime()
-  truth = parse_chbmit_summary(recording.parent / "chb01-summary.txt")[recording.name]
+  truth = parse_chbmit_summary(short_recording.parent / "chb01-summary.txt")[short_recording.name]
   reference = [(e.start_s, e.end_s) for e in truth]
   inside = np.concatenate([np.arange(int(a), int(b)) for a, b in reference])
   outside = np.setdiff1d(np.arange(150), inside)
