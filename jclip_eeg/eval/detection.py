@@ -47,7 +47,6 @@ from jclip_eeg.data.preprocess import (
 )
 from jclip_eeg.errors import ConfigError, DataError
 from jclip_eeg.eval.events import DetectedEvent, PostProcessing, to_events
-from jclip_eeg.runs import stage as stage_lib
 
 _PAD_CYCLES = 3.0  # overlap = this many periods of the high-pass edge, as preprocess pads
 _BATCH = 256
@@ -102,6 +101,7 @@ def load_predictor(path: str | Path) -> Predictor:
     return Predictor(model, model.metadata)
   if not path.is_dir():
     raise ConfigError(f"{path}: no such stage directory (e.g. runs/demo/student) or exported .jaxexport file")
+  from jclip_eeg.runs import stage as stage_lib  # the model code (seconds of imports) only for a stage directory
   stage = stage_lib.load(path)
   predict = stage.predictor()
   return Predictor(lambda x: np.asarray(predict(x)), stage.metadata())
