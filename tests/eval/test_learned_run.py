@@ -165,3 +165,21 @@ def test_plots_script(run, tmp_path):
   bad = subprocess.run([sys.executable, str(REPO / "scripts" / "plots.py"), "--workdir", str(tmp_path)],
                        capture_output=True, text=True, timeout=120, env={"PYTHONPATH": str(REPO), "PATH": ""})
   assert bad.returncode == 2 and "no <stage>/result.json" in bad.stderr
+
+
+def test_detect_script_scores_against_an_epilepsy2bids_reference(run, unseen, tmp_path):
+  """--annotations with the events.tsv epilepsy2bids's CHB-MIT converter writes (confidence n/a): the same scores."""
+  from epilepsy2bids.load_annotations.chbmit import loadAnnotationsFromEdf
+  edf_path = unseen[0]
+  reference = tmp_path / "ref" / "sub-01_ses-01_task-szMonitoring_run-00_events.tsv"
+  reference.parent.mkdir()
+  loadAnnotationsFromEdf(str(edf_path)).saveTsv(str(reference))
+  out = tmp_path / "hyp" / reference.name
+  done = subprocess.run([sys.executable, str(REPO / "scripts/detect.py"), "--model", str(run / "student"),
+                         "--edf", str(edf_path), "--out", str(out), "--annotations", str(reference)],
+                        env=_SCRIPT_ENV, capture_output=True, text=True, timeout=300)
+  assert done.returncode == 0, done.stderr[-3000:]
+  written, duration_s = events.read_tsv(out)
+  scores = json.loads(events.sidecar(out, "scores.json").read_text())
+  assert scores == events.score(_reference(edf_path), [(e.onset, e.end) for e in written], duration_s)
+  assert scores["event"]["f1"] >= 0.9, scores

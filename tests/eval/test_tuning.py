@@ -99,3 +99,13 @@ def test_tuned_detection_record(store, monkeypatch):
   assert (tuned["tuned"], tuned["recordings"], tuned["patients"], tuned["seizures"]) == (True, 4, 3, 3)
   assert tuned["scores"]["event_f1"] == 1.0 and tuned["grid_size"] == len(tuning.grid())
   assert dataclasses.asdict(PostProcessing.of(record)) == {k: record[k] for k in dataclasses.asdict(PostProcessing())}
+
+
+def test_ties_go_to_the_settings_nearest_the_defaults(tmp_path, monkeypatch):
+  """A confident model, 20-s and 30-s seizures: the defaults and many settings around them score F1 1."""
+  store = _store(tmp_path / "long", {"r0": ("p0", 200, (50, 70)), "r1": ("p1", 200, (100, 130))})
+  _labels_as_probabilities(monkeypatch, 0.9)
+  every = tuning.traces(None, str(store), np.array([0, 300]), batch_size=16)
+  assert len(every) == 2
+  settings, scores = tuning.tune(every)
+  assert settings == PostProcessing() and scores["scores"] == scores["default_scores"]
