@@ -56,7 +56,8 @@ def _parse_flags(script: str) -> Callable[[list[str]], list[str]]:
     try:
       return flags.FLAGS(argv)
     except flags.Error as error:
-      print(f"{script}: error: {error} (see --help)", file=sys.stderr)
+      message = "; ".join(line.strip() for line in str(error).splitlines() if line.strip())
+      print(f"{script}: error: {message} (see --help)", file=sys.stderr)
       sys.exit(EXIT_BAD_INPUT)
     except SystemExit:
       if any(arg.split("=")[0] in _HELP_FLAGS for arg in argv[1:]):
@@ -70,7 +71,13 @@ def quiet_logs() -> None:
   level = logging.INFO if flags.FLAGS["verbosity"].present and flags.FLAGS.verbosity >= 0 else logging.WARNING
   logging.getLogger().setLevel(level)
   absl_logging.set_verbosity(absl_logging.INFO if level == logging.INFO else absl_logging.WARNING)
-  logging.getLogger("jclip_eeg").setLevel(logging.INFO)  # our own notes: resuming, generating data, skipping
+  ours = logging.getLogger("jclip_eeg")  # our own notes (resuming, generating data, skipping) as plain lines
+  ours.setLevel(logging.INFO)
+  if not ours.handlers:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    ours.addHandler(handler)
+    ours.propagate = False
 
 
 def run(main: Callable[[list[str]], None], script: str) -> None:

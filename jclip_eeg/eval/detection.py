@@ -76,7 +76,8 @@ class Detection:
     duration_s: the recording's length in seconds.
     start: the EDF start (local time), None when the header's date does not parse.
     source: the reader the model's channels came from (`read(start, stop)` in
-      samples at `source.sfreq`, channels `source.picks`), for drawing the EEG.
+      samples at `source.sfreq`), for drawing the EEG.
+    channel_names: the model's channels, the rows `source.read` returns.
   """
   probs: np.ndarray
   events: list[DetectedEvent]
@@ -84,6 +85,7 @@ class Detection:
   duration_s: float
   start: datetime.datetime | None
   source: edf.EdfBlocks
+  channel_names: tuple[str, ...]
 
 
 # ============================================================================= models
@@ -245,4 +247,5 @@ def detect(predictor: Predictor, edf_path: str | Path, settings: PostProcessing 
                                predictor.predict)
   duration_s = reader.n_samples / reader.sfreq
   seconds = per_second(1.0 - probs[:, 0], stride / prep.sfreq, window / prep.sfreq, duration_s)
-  return Detection(seconds, to_events(seconds, settings), settings, duration_s, reader.header.start, reader)
+  return Detection(seconds, to_events(seconds, settings), settings, duration_s, reader.header.start, reader,
+                   tuple(meta["channel_names"]))

@@ -107,7 +107,7 @@ def _plot_traces(ax, detection: Detection, event: DetectedEvent, reference: Sequ
   times = _axis_times(lo + np.arange(eeg.shape[1]) / source.sfreq, detection.start)
   for row, channel in enumerate(eeg):
     ax.plot(times, channel - row * spacing, color="black", linewidth=0.4)
-  ax.set_yticks(-np.arange(len(eeg)) * spacing, source.picks, fontsize=5)
+  ax.set_yticks(-np.arange(len(eeg)) * spacing, detection.channel_names, fontsize=5)
   _shade(ax, [(event.onset, event.end)], detection.start, "tab:blue", "detected")
   _shade(ax, [(a, b) for a, b in reference if b > lo and a < hi], detection.start, "tab:red", "reference")
   ax.set_xlim(times[0], times[-1])

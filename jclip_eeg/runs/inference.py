@@ -28,7 +28,7 @@ from jax.sharding import Mesh
 
 from jclip_eeg import sharding
 from jclip_eeg.data import loader
-from jclip_eeg.metrics import classification_report
+from jclip_eeg.metrics import evaluation_report
 from jclip_eeg.models.clip import forward, prediction_logits
 
 Weights = tuple[nnx.State, ...]
@@ -127,9 +127,10 @@ def _global_order(local: np.ndarray) -> np.ndarray:
 
 def evaluate_rows(predictor: Predictor, store: str, rows: np.ndarray, class_names: tuple[str, ...], *,
                   batch_size: int, progress: bool = False) -> dict[str, Any]:
-  """`classification_report` of the windows `rows`, plus `loss` (mean CE of the predicted probabilities)."""
+  """`metrics.evaluation_report` (the whole fold, and the paper's protocol under `paper`) of the windows `rows`, plus
+  `loss` (mean CE of the predicted probabilities)."""
   y, probs = predict_rows(predictor, store, rows, batch_size=batch_size, progress=progress)
-  report = classification_report(y, probs, class_names)
+  report = evaluation_report(y, probs, class_names)
   report["loss"] = float(-np.mean(np.log(np.maximum(probs[np.arange(len(y)), y], 1e-12))))
   return report
 

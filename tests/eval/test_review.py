@@ -24,7 +24,8 @@ def _detection(short_recording: Path, detected: list[DetectedEvent]) -> Detectio
   probs = np.full(150, 0.1)
   for e in detected:
     probs[int(e.onset):int(e.end)] = 0.9
-  return Detection(probs, detected, PostProcessing(), 150.0, source.header.start, source)
+  return Detection(probs, detected, PostProcessing(), 150.0, source.header.start, source,
+                   chbmit.MONTAGE.channel_names)
 
 
 def test_mne_reads_the_annotations_back_and_attaches_them_to_the_edf(short_recording, tmp_path):
