@@ -40,3 +40,13 @@ def fast_jax(tmp_path_factory):
     yield
     for name, value in previous.items():
       jax.config.update(name, value)
+
+
+@pytest.fixture(scope="session")
+def short_recording(tmp_path_factory) -> Path:
+  """One synthetic 150-s CHB-MIT-layout EDF with one 20-s seizure (its chb01-summary.txt beside it)."""
+  from jclip_eeg.data import synthetic
+  root = tmp_path_factory.mktemp("short_raw")
+  synthetic.generate(root, n_patients=1, recordings_per_patient=1, duration_s=150,
+                     seizures_per_recording=(1, 1), seizure_duration_s=(20, 20), seed=3)
+  return root / "chb01" / "chb01_01.edf"

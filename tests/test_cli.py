@@ -23,7 +23,7 @@ def _run(script: str, *argv: str) -> subprocess.CompletedProcess:
 
 def test_every_script_is_listed():
   assert SCRIPTS == ["ablations", "cross_validate", "detect", "evaluate", "export", "model_info", "plots",
-                     "prepare_data", "train"]
+                     "prepare_data", "score", "train"]
 
 
 @pytest.mark.parametrize("script", SCRIPTS)

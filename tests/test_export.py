@@ -8,7 +8,6 @@ built tiny model.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import shutil
@@ -16,61 +15,18 @@ import subprocess
 import sys
 from pathlib import Path
 
-import grain
-import jax
-import ml_collections
 import numpy as np
 import pytest
 from steps_helpers import fast_compile, write_tiny_bert
+from untrained_stage import N_TIMES, stage_config, write_stage
 
-from jclip_eeg import config_lib, export, sharding
+from jclip_eeg import export
 from jclip_eeg.data import synthetic
 from jclip_eeg.errors import DataError
 from jclip_eeg.eval import events
-from jclip_eeg.eval.events import PostProcessing
 from jclip_eeg.runs import inference, stage as stage_lib
-from jclip_eeg.runs.checkpoints import SELECTION_METRIC, Checkpoints
-from jclip_eeg.train import loop
 
 REPO = Path(__file__).resolve().parents[1]
-
-_EEG = dict(n_filters=4, temporal_kernel=9, pool_size=16, pool_stride=8, d_model=8, n_heads=2, ffn_mult=2,
-            n_prompts=1, head_hidden=8, n_layers=1)
-_N_TIMES = 64  # 1/4-s windows: the program's size and compile time scale with them
-
-
-def _stage_config(role: str, bert: Path) -> ml_collections.ConfigDict:
-  """A synthetic-data `role` config with a 1-layer, 8-wide Conformer and the tiny BERT."""
-  config = config_lib.get_config("synthetic", role)
-  with config.unlocked():
-    config.data.n_times = _N_TIMES
-    config.model.eeg.update(_EEG)
-    config.model.embed_dim = 8
-    config.model.text.update(dict(checkpoint=str(bert), n_context=2, max_length=32))
-    if role == "student":
-      config.model.teacher_embed_dim = 8
-      config.teacher_workdir = ""  # the teacher is the sibling stage directory
-  return config
-
-
-def _write_stage(stage_dir: Path, config: ml_collections.ConfigDict, text_features: jax.Array | None = None
-                 ) -> jax.Array:
-  """A finished stage as the loop leaves it, holding the freshly initialised model as its best checkpoint;
-  returns the class-text features it predicts with (a teacher's own, or the given teacher's)."""
-  mesh = sharding.make_mesh(jax.devices()[:1])
-  built = loop.build(config, 1, mesh)
-  checkpoints = Checkpoints(stage_dir / "checkpoints", async_save=False)
-  checkpoints.save(built.state, iter(grain.MapDataset.range(1).to_iter_dataset()), {SELECTION_METRIC: 0.5})
-  checkpoints.close()
-  weights = (built.state.params, built.state.rest)
-  if text_features is None:
-    text_features = inference.class_text_features(weights, graphdef=built.graphdef, mesh=mesh)
-  stage_lib.save_text_features(stage_dir, text_features)
-  (stage_dir / "config.json").write_text(config.to_json())
-  detection = dataclasses.asdict(PostProcessing(min_duration_s=3.0))
-  (stage_dir / "result.json").write_text(json.dumps(
-      {"total_steps": 1, "best_step": 0, "fingerprint": inference.fingerprint(weights), "detection": detection}))
-  return text_features
 
 
 @pytest.fixture(scope="module")
@@ -79,8 +35,8 @@ def workdir(tmp_path_factory) -> Path:
   tmp = tmp_path_factory.mktemp("export")
   bert = write_tiny_bert(tmp / "bert")
   with fast_compile():
-    features = _write_stage(tmp / "work" / "teacher", _stage_config("teacher", bert))
-    _write_stage(tmp / "work" / "student", _stage_config("student", bert), features)
+    features = write_stage(tmp / "work" / "teacher", stage_config("synthetic", "teacher", bert))
+    write_stage(tmp / "work" / "student", stage_config("synthetic", "student", bert), features)
     yield tmp / "work"
 
 
@@ -90,7 +46,7 @@ def stages(workdir) -> dict[str, inference.Predictor]:
 
 
 def _windows(n: int, seed: int) -> np.ndarray:
-  return np.random.default_rng(seed).normal(size=(n, 23, _N_TIMES)).astype(np.float32)
+  return np.random.default_rng(seed).normal(size=(n, 23, N_TIMES)).astype(np.float32)
 
 
 @pytest.mark.parametrize("role", ["student", "teacher"])
@@ -103,7 +59,7 @@ def test_exported_matches_in_process_model_at_two_batch_sizes(workdir, stages, r
     got = np.asarray(exported.call(x[:batch]))
     assert got.shape == (batch, len(meta["class_names"]))
     np.testing.assert_allclose(got, want, atol=1e-6)
-  assert meta["role"] == role and meta["window_samples"] == _N_TIMES and len(meta["channel_names"]) == 23
+  assert meta["role"] == role and meta["window_samples"] == N_TIMES and len(meta["channel_names"]) == 23
   assert meta["montage"] == "native"  # detection derives the channels from any file with it
   assert meta["detection"]["min_duration_s"] == 3.0  # the stage's own detection settings travel with it
   assert meta["fingerprint"] == json.loads((workdir / role / "result.json").read_text())["fingerprint"]

@@ -3,6 +3,9 @@
 `toy_config` is configs/demo.py shrunk to 4 synthetic patients x 2 one-minute
 recordings, a 1-layer 8-wide Conformer and a 2-layer 16-wide BERT: with
 XLA's cheap optimisation settings (the `fast_jax` fixture) a run takes seconds.
+`learning_config` is the larger run that learns (about a minute): the checks
+that need a model that detects seizures use it (tests/eval/test_learned_run.py,
+tests/test_szcore.py).
 """
 
 from __future__ import annotations
@@ -48,4 +51,23 @@ def toy_config(tmp: Path, *, teacher_epochs: int = 2, student_epochs: int = 1,
     for train, epochs in ((config.train, teacher_epochs), (config.student.train, student_epochs)):
       train.update(dict(epochs=epochs, batch_size=16, eval_batch_size=64, log_every_steps=2, progress=False,
                         tensorboard=False))
+  return config
+
+
+def learning_config(tmp: Path) -> ml_collections.ConfigDict:
+  """The evaluation tests' toy run with the demo's EEG encoders and embedding size, on more EEG.
+
+  Batch 32 and 12 + 6 epochs (168 + 84 steps): with batch 64 and 8 + 4 epochs one training seed in
+  four stayed near chance.
+  """
+  demo = load_config_file("demo")
+  config = toy_config(tmp, teacher_epochs=12, student_epochs=6)
+  with config.unlocked():
+    config.data.synthetic.update(dict(duration_s=300, seizures_per_recording=(1, 2), seizure_duration_s=(20, 40)))
+    config.model.embed_dim = demo.model.embed_dim
+    config.model.eeg.update(demo.model.eeg.to_dict())
+    config.student.model.update(dict(embed_dim=demo.student.model.embed_dim, teacher_embed_dim=demo.model.embed_dim))
+    config.student.model.eeg.update(demo.student.model.eeg.to_dict())
+    for train in (config.train, config.student.train):
+      train.update(dict(batch_size=32, eval_batch_size=demo.train.eval_batch_size))
   return config

@@ -29,6 +29,7 @@ window covers takes the last covered second's value.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import math
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -47,7 +48,6 @@ from jclip_eeg.data.preprocess import (
 )
 from jclip_eeg.errors import ConfigError, DataError
 from jclip_eeg.eval.events import DetectedEvent, PostProcessing, to_events
-from jclip_eeg.runs import stage as stage_lib
 
 _PAD_CYCLES = 3.0  # overlap = this many periods of the high-pass edge, as preprocess pads
 _BATCH = 256
@@ -68,11 +68,25 @@ class Predictor:
 
 @dataclasses.dataclass(frozen=True)
 class Detection:
-  """Detection on one recording: `probs` (n_seconds,) seizure probability per second."""
+  """Detection on one recording.
+
+  Attributes:
+    probs: (n_seconds,) seizure probability per second, before smoothing.
+    events: the detected seizures.
+    settings: the post-processing that made `events` from `probs`.
+    duration_s: the recording's length in seconds.
+    start: the EDF start (local time), None when the header's date does not parse.
+    source: the reader the model's channels came from (`read(start, stop)` in
+      samples at `source.sfreq`), for drawing the EEG.
+    channel_names: the model's channels, the rows `source.read` returns.
+  """
   probs: np.ndarray
   events: list[DetectedEvent]
+  settings: PostProcessing
   duration_s: float
-  date_time: str
+  start: datetime.datetime | None
+  source: edf.EdfBlocks
+  channel_names: tuple[str, ...]
 
 
 # ============================================================================= models
@@ -90,14 +104,16 @@ def load_predictor(path: str | Path) -> Predictor:
     return Predictor(model, model.metadata)
   if not path.is_dir():
     raise ConfigError(f"{path}: no such stage directory (e.g. runs/demo/student) or exported .jaxexport file")
+  from jclip_eeg.runs import stage as stage_lib  # the model code (seconds of imports) only for a stage directory
   stage = stage_lib.load(path)
   predict = stage.predictor()
   return Predictor(lambda x: np.asarray(predict(x)), stage.metadata())
 
 
 def settings_of(metadata: Mapping[str, Any]) -> PostProcessing:
-  """The post-processing a model carries (tuned or default when it was trained), else the defaults."""
-  return PostProcessing(**(metadata.get("detection") or {}))
+  """The post-processing a model carries (tuned on its validation recordings, or the defaults it was trained
+  with), else today's defaults."""
+  return PostProcessing.of(metadata.get("detection"))
 
 
 def input_montage(metadata: Mapping[str, Any]) -> montages.Montage:
@@ -198,10 +214,22 @@ def window_probabilities(blocks: Iterator[np.ndarray], window: int, stride: int,
 
 def per_second(seizure: np.ndarray, stride_s: float, window_s: float, duration_s: float) -> np.ndarray:
   """(ceil(duration_s),) mean of `seizure` (n_windows,) over the windows overlapping each second."""
+  return seconds_of_windows(np.arange(len(seizure)) * stride_s, seizure, window_s, duration_s)
+
+
+def seconds_of_windows(starts_s: np.ndarray, seizure: np.ndarray, window_s: float, duration_s: float) -> np.ndarray:
+  """(ceil(duration_s),) per-second seizure probability from windows starting at `starts_s` (any order).
+
+  Second k is the mean of `seizure` over the windows that overlap [k, k+1);
+  a second no window overlaps takes the last covered second's value (the
+  first covered one's before it).
+  """
   n_seconds = math.ceil(duration_s - 1e-9)
-  starts = np.arange(len(seizure)) * stride_s
-  first = np.floor(starts + 1e-9).astype(int)
-  last = np.minimum(np.ceil(starts + window_s - 1e-9).astype(int), n_seconds)  # exclusive
+  starts_s, seizure = np.asarray(starts_s, np.float64), np.asarray(seizure, np.float64)
+  if not len(starts_s):
+    raise DataError("no windows to turn into per-second probabilities")
+  first = np.floor(starts_s + 1e-9).astype(int)
+  last = np.minimum(np.ceil(starts_s + window_s - 1e-9).astype(int), n_seconds)  # exclusive
   sums, counts = np.zeros(n_seconds), np.zeros(n_seconds)
   for offset in range(int(np.max(last - first))):
     second = first + offset
@@ -230,5 +258,5 @@ def detect(predictor: Predictor, edf_path: str | Path, settings: PostProcessing 
                                predictor.predict)
   duration_s = reader.n_samples / reader.sfreq
   seconds = per_second(1.0 - probs[:, 0], stride / prep.sfreq, window / prep.sfreq, duration_s)
-  start = reader.header.start
-  return Detection(seconds, to_events(seconds, settings), duration_s, start.isoformat() if start else "n/a")
+  return Detection(seconds, to_events(seconds, settings), settings, duration_s, reader.header.start, reader,
+                   tuple(meta["channel_names"]))

@@ -59,8 +59,7 @@ from jclip_eeg import config_lib, flops, jsonio, sharding
 from jclip_eeg.data import loader
 from jclip_eeg.errors import ConfigError, TrainingDiverged
 from jclip_eeg.data.store import EpochStore
-from jclip_eeg.eval import baseline, plots
-from jclip_eeg.eval.events import PostProcessing
+from jclip_eeg.eval import baseline, plots, tuning
 from jclip_eeg.metrics import evaluation_report
 from jclip_eeg.models.clip import build_model, count_params, trainable_filter
 from jclip_eeg.runs import inference, split as split_lib, stage as stage_lib
@@ -397,7 +396,8 @@ def run_stage(role: str, config: ml_collections.ConfigDict, stage_dir: Path, spl
   result = {"role": role, "params": built.params, "steps_per_epoch": schedule.steps_per_epoch,
             "total_steps": schedule.total, "best_step": best, "best_val": ckpt.metrics(best),
             "fingerprint": inference.fingerprint(weights),
-            "detection": dataclasses.asdict(PostProcessing()),
+            "detection": tuning.tuned_detection(best_predictor, split, config.data.split.by,
+                                                batch_size=config.train.eval_batch_size),
             "train_seconds_this_run": round(train_seconds, 2), "compile_seconds_this_run": round(compile_seconds, 2),
             "step_flops_per_device": throughput.flops_per_step, "resumed_from_step": start, "test": test}
   if teacher_stage is not None:

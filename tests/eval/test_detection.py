@@ -23,30 +23,22 @@ from jclip_eeg.errors import ConfigError, DataError
 from jclip_eeg.eval import detection, events
 
 
-@pytest.fixture(scope="module")
-def recording(tmp_path_factory) -> Path:
-  root = tmp_path_factory.mktemp("detect_raw")
-  synthetic.generate(root, n_patients=1, recordings_per_patient=1, duration_s=150,
-                     seizures_per_recording=(1, 1), seizure_duration_s=(20, 20), seed=3)
-  return root / "chb01" / "chb01_01.edf"
-
-
 def _reader(path: Path) -> edf.EdfBlocks:
   return edf.EdfBlocks(path, chbmit.MONTAGE.picks, normalise=chbmit.MONTAGE.normalise)
 
 
 @pytest.mark.parametrize("block_s", [40.0, 1000.0])
-def test_streamed_preprocessing_matches_training(recording, block_s):
+def test_streamed_preprocessing_matches_training(short_recording, block_s):
   settings = PreprocessSettings(256.0)
-  streamed = np.concatenate(list(detection.preprocessed_blocks(_reader(recording), settings, block_s)), axis=1)
-  whole = preprocess(load_edf(recording, chbmit.MONTAGE, Annotation(())), settings, source=recording).data
+  streamed = np.concatenate(list(detection.preprocessed_blocks(_reader(short_recording), settings, block_s)), axis=1)
+  whole = preprocess(load_edf(short_recording, chbmit.MONTAGE, Annotation(())), settings, source=short_recording).data
   assert streamed.shape == whole.shape
   assert np.max(np.abs(streamed - whole)) < 2e-3  # z-scored units; seams see 30 s of real signal
 
 
-def test_block_reads_equal_whole_file(recording):
-  reader = _reader(recording)
-  whole = load_edf(recording, chbmit.MONTAGE, Annotation(())).data
+def test_block_reads_equal_whole_file(short_recording):
+  reader = _reader(short_recording)
+  whole = load_edf(short_recording, chbmit.MONTAGE, Annotation(())).data
   np.testing.assert_array_equal(reader.read(1000, 5000), whole[:, 1000:5000])  # not on record boundaries
   np.testing.assert_array_equal(reader.read(), whole)
   assert reader.n_samples == whole.shape[1] and reader.sfreq == 256.0
@@ -54,11 +46,11 @@ def test_block_reads_equal_whole_file(recording):
     reader.read(0, whole.shape[1] + 1)
 
 
-def test_missing_channel_is_a_clear_error(recording):
+def test_missing_channel_is_a_clear_error(short_recording):
   with pytest.raises(DataError, match="missing channel.*NOPE"):
-    edf.EdfBlocks(recording, ("NOPE",))
+    edf.EdfBlocks(short_recording, ("NOPE",))
   with pytest.raises(DataError, match="not found"):
-    _reader(recording.with_name("absent.edf"))
+    _reader(short_recording.with_name("absent.edf"))
 
 
 def test_window_probabilities_cross_blocks_in_order():
@@ -78,7 +70,18 @@ def test_per_second_averages_overlapping_windows():
   np.testing.assert_allclose(tail, [0.2, 0.4, 0.4])  # the uncovered half second repeats the last value
 
 
-def _band_power_predictor(recording: Path) -> detection.Predictor:
+def test_seconds_of_store_windows_with_overlapping_seizure_windows_and_holes():
+  # A store's layout: 1-s background windows at whole seconds, 50 %-overlap seizure windows inside 3-5 s,
+  # and the windows of second 7 dropped (e.g. touching an unknown label).
+  starts = np.array([0, 1, 2, 3, 3.5, 4, 4.5, 5, 6, 8, 9])
+  seizure = np.array([0, 0, 0, 1, 1, 1, 1, 0.5, 0, 0, 0.2])
+  got = detection.seconds_of_windows(starts, seizure, window_s=1.0, duration_s=10.0)
+  # second 3: windows 3, 3.5; 4: 3.5, 4, 4.5; 5: 4.5, 5; 7: nobody, takes second 6's value
+  np.testing.assert_allclose(got, [0, 0, 0, 1, 1, 0.75, 0, 0, 0, 0.2])
+  np.testing.assert_allclose(detection.seconds_of_windows(starts[::-1], seizure[::-1], 1.0, 10.0), got)
+
+
+def _band_power_predictor(short_recording: Path) -> detection.Predictor:
   """A stand-in model: P(seizure) rises with 3-8 Hz power on the seizure channels (no training needed)."""
   names = chbmit.MONTAGE.channel_names
   rows = [names.index(c) for c in synthetic.DEFAULT_SEIZURE_CHANNELS if c in names]
@@ -94,18 +97,18 @@ def _band_power_predictor(recording: Path) -> detection.Predictor:
   return detection.Predictor(predict, meta)
 
 
-def test_detect_runs_end_to_end_and_writes_scores(recording, tmp_path):
-  got = detection.detect(_band_power_predictor(recording), recording, block_s=60.0, progress=True)
+def test_detect_runs_end_to_end_and_writes_scores(short_recording, tmp_path):
+  got = detection.detect(_band_power_predictor(short_recording), short_recording, block_s=60.0, progress=True)
   assert got.probs.shape == (150,) and got.duration_s == 150.0
-  with pyedflib.EdfReader(str(recording)) as reader:
-    assert got.date_time == reader.getStartdatetime().isoformat()
-  truth = parse_chbmit_summary(recording.parent / "chb01-summary.txt")[recording.name]
+  with pyedflib.EdfReader(str(short_recording)) as reader:
+    assert got.start == reader.getStartdatetime()
+  truth = parse_chbmit_summary(short_recording.parent / "chb01-summary.txt")[short_recording.name]
   reference = [(e.start_s, e.end_s) for e in truth]
   inside = np.concatenate([np.arange(int(a), int(b)) for a, b in reference])
   outside = np.setdiff1d(np.arange(150), inside)
   assert got.probs[inside].mean() > got.probs[outside].mean()  # the pipeline keeps time aligned
   path = tmp_path / "events.tsv"
-  events.write_tsv(path, got.events, got.duration_s, got.date_time)
+  events.write_tsv(path, got.events, got.duration_s, got.start)
   assert events.read_tsv(path)[1] == 150.0
 
 

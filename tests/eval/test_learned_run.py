@@ -20,17 +20,17 @@ import sys
 from pathlib import Path
 
 import jax
-import ml_collections
+import mne
 import numpy as np
 import pytest
 from matplotlib import image
 from steps_helpers import fast_compile
-from toy_run import load_config_file, toy_config
+from toy_run import learning_config
 
 from jclip_eeg.data import synthetic
 from jclip_eeg.data.annotations import parse_chbmit_summary
 from jclip_eeg.data.store import EpochStore
-from jclip_eeg.eval import detection, ecam, events
+from jclip_eeg.eval import detection, ecam, events, review
 from jclip_eeg.runs import split as split_lib, stage as stage_lib
 from jclip_eeg.runs.stage import STAGES
 from jclip_eeg.train import loop
@@ -40,31 +40,12 @@ REPO = Path(__file__).resolve().parents[2]
 _SCRIPT_ENV = dict(os.environ, JAX_PLATFORMS="cpu", JAX_DISABLE_MOST_OPTIMIZATIONS="1", PYTHONPATH=str(REPO))
 
 
-def _learning_config(tmp: Path) -> ml_collections.ConfigDict:
-  """The evaluation tests' toy run with the demo's EEG encoders and embedding size, on more EEG.
-
-  Batch 32 and 12 + 6 epochs (168 + 84 steps): with batch 64 and 8 + 4 epochs one training seed in
-  four stayed near chance.
-  """
-  demo = load_config_file("demo")
-  config = toy_config(tmp, teacher_epochs=12, student_epochs=6)
-  with config.unlocked():
-    config.data.synthetic.update(dict(duration_s=300, seizures_per_recording=(1, 2), seizure_duration_s=(20, 40)))
-    config.model.embed_dim = demo.model.embed_dim
-    config.model.eeg.update(demo.model.eeg.to_dict())
-    config.student.model.update(dict(embed_dim=demo.student.model.embed_dim, teacher_embed_dim=demo.model.embed_dim))
-    config.student.model.eeg.update(demo.student.model.eeg.to_dict())
-    for train in (config.train, config.student.train):
-      train.update(dict(batch_size=32, eval_batch_size=demo.train.eval_batch_size))
-  return config
-
-
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> Path:
   """The workdir of the finished teacher + student run."""
   tmp = tmp_path_factory.mktemp("learned")
   with fast_compile():
-    loop.train_and_evaluate(_learning_config(tmp), tmp / "work")
+    loop.train_and_evaluate(learning_config(tmp), tmp / "work")
   return tmp / "work"
 
 
@@ -145,19 +126,31 @@ def test_detection_meets_the_event_bar(run, unseen, role):
   assert f1 >= 0.9 and false_positives / hours < 1.0, (true_positives, false_positives, reference, hours)
 
 
-def test_detect_script_writes_the_events_and_scores(run, unseen, tmp_path):
+@pytest.mark.parametrize("role", STAGES)
+def test_detection_settings_were_tuned_on_the_validation_recordings(run, split, role):
+  detection_record = json.loads((run / role / "result.json").read_text())["detection"]
+  tuning = detection_record["tuning"]
+  validation = EpochStore(split.store).recording_index[split.val]
+  assert tuning["tuned"] and tuning["recordings"] == len(np.unique(validation)) and tuning["seizures"] >= 1
+  assert tuning["scores"]["event_f1"] >= tuning["default_scores"]["event_f1"]  # the defaults are in the grid
+
+
+def test_detect_script_writes_the_events_annotations_scores_and_plot(run, unseen, tmp_path):
   edf_path = unseen[0]
-  out = tmp_path / "events.tsv"
+  out = tmp_path / "chb01_01_events.tsv"
   done = subprocess.run([sys.executable, str(REPO / "scripts/detect.py"), "--model", str(run / "student"),
-                         "--edf", str(edf_path), "--out", str(out),
+                         "--edf", str(edf_path), "--out", str(out), "--plot", str(tmp_path / "review.png"),
                          "--annotations", str(edf_path.parent / f"{edf_path.parent.name}-summary.txt")],
                         env=_SCRIPT_ENV, capture_output=True, text=True, timeout=300)
   assert done.returncode == 0, done.stderr[-3000:]
   written, duration_s = events.read_tsv(out)
   assert duration_s == 600.0
-  scores = json.loads(out.with_suffix(".json").read_text())
+  scores = json.loads((tmp_path / "chb01_01_scores.json").read_text())
   assert scores == events.score(_reference(edf_path), [(e.onset, e.end) for e in written], duration_s)
   assert scores["event"]["f1"] >= 0.9 and scores["event"]["false_positives"] == 0, scores
+  assert len(mne.read_annotations(tmp_path / "chb01_01_annotations.txt")) == len(written)
+  assert len(review.read_edfbrowser_xml(tmp_path / "chb01_01_edfbrowser.xml")) == len(written)
+  assert min(image.imread(tmp_path / "review.png").shape[:2]) > 200
 
 
 def test_plots_script(run, tmp_path):
@@ -172,3 +165,21 @@ def test_plots_script(run, tmp_path):
   bad = subprocess.run([sys.executable, str(REPO / "scripts" / "plots.py"), "--workdir", str(tmp_path)],
                        capture_output=True, text=True, timeout=120, env={"PYTHONPATH": str(REPO), "PATH": ""})
   assert bad.returncode == 2 and "no <stage>/result.json" in bad.stderr
+
+
+def test_detect_script_scores_against_an_epilepsy2bids_reference(run, unseen, tmp_path):
+  """--annotations with the events.tsv epilepsy2bids's CHB-MIT converter writes (confidence n/a): the same scores."""
+  from epilepsy2bids.load_annotations.chbmit import loadAnnotationsFromEdf
+  edf_path = unseen[0]
+  reference = tmp_path / "ref" / "sub-01_ses-01_task-szMonitoring_run-00_events.tsv"
+  reference.parent.mkdir()
+  loadAnnotationsFromEdf(str(edf_path)).saveTsv(str(reference))
+  out = tmp_path / "hyp" / reference.name
+  done = subprocess.run([sys.executable, str(REPO / "scripts/detect.py"), "--model", str(run / "student"),
+                         "--edf", str(edf_path), "--out", str(out), "--annotations", str(reference)],
+                        env=_SCRIPT_ENV, capture_output=True, text=True, timeout=300)
+  assert done.returncode == 0, done.stderr[-3000:]
+  written, duration_s = events.read_tsv(out)
+  scores = json.loads(events.sidecar(out, "scores.json").read_text())
+  assert scores == events.score(_reference(edf_path), [(e.onset, e.end) for e in written], duration_s)
+  assert scores["event"]["f1"] >= 0.9, scores
