@@ -28,7 +28,7 @@ import pytest
 from epilepsy2bids.annotations import Annotations
 from epilepsy2bids.eeg import Eeg
 from steps_helpers import fast_compile, write_tiny_bert
-from toy_run import learning_config, load_config_file
+from toy_run import learning_config
 from untrained_stage import stage_config, write_stage
 
 from jclip_eeg import export, szcore
