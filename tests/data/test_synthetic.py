@@ -80,7 +80,7 @@ def test_foci_differ_between_patients_and_are_recorded(tmp_path: Path):
     assert len({(_pair(c), g) for c, g in zip(focus.channels, focus.gains)}) == len(pairs)
     assert (len(pairs) == 21) == (focus.kind == "generalised")
     if focus.kind == "focal":
-      assert 4 <= len(pairs) <= 10 and max(focus.gains) == 1.0
+      assert 5 <= len(pairs) <= 10 and max(focus.gains) == 1.0
 
 
 def test_given_seizure_channels_give_every_patient_that_focus(tmp_path: Path):
@@ -111,7 +111,9 @@ def test_montage_identities(small):
   np.testing.assert_allclose(x[CHBMIT_LABELS.index("P7-T7")], -x[CHBMIT_LABELS.index("T7-P7")],
                              atol=2 * step)
   rms = 1.4826 * np.median(np.abs(x - np.median(x, axis=1, keepdims=True)), axis=1)  # robust to artefacts
-  assert np.all((5 < rms) & (rms < 100)), rms  # background of tens of µV
+  bad = small.recordings[0].bad_channel
+  good = ~np.isin(CHBMIT_LABELS, bad.channels if bad else ())  # a flat stretch may cover most of a channel
+  assert np.all((5 < rms[good]) & (rms[good] < 100)), rms  # background of tens of µV
 
 
 def test_seizures_placed_and_one_recording_without(small):
