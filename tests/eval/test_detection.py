@@ -81,10 +81,11 @@ def test_seconds_of_store_windows_with_overlapping_seizure_windows_and_holes():
   np.testing.assert_allclose(detection.seconds_of_windows(starts[::-1], seizure[::-1], 1.0, 10.0), got)
 
 
-def _band_power_predictor(short_recording: Path) -> detection.Predictor:
-  """A stand-in model: P(seizure) rises with 3-8 Hz power on the seizure channels (no training needed)."""
+def _band_power_predictor(recording: Path) -> detection.Predictor:
+  """A stand-in model: P(seizure) rises with 3-8 Hz power on the patient's seizure channels (no training needed)."""
   names = chbmit.MONTAGE.channel_names
-  rows = [names.index(c) for c in synthetic.DEFAULT_SEIZURE_CHANNELS if c in names]
+  focus = synthetic.load_foci(recording.parents[1])[recording.parent.name].channels
+  rows = [names.index(c) for c in focus if c in names]
 
   def predict(x: np.ndarray) -> np.ndarray:
     spectrum = np.abs(np.fft.rfft(x[:, rows], axis=-1)) ** 2

@@ -1,10 +1,12 @@
 """Checks that need a model that actually learned, on one small teacher + student run shared by all.
 
-The run is configs/demo.py at reduced data (4 synthetic patients x 2 five-minute
-recordings, patient-wise split) with the demo's EEG encoders and the tiny test
-BERT; it trains in under a minute on 2 CPU cores and reaches a test macro F1 of
-0.95-0.97 on held-out patients (4 data / training seeds measured, 2026-11-21). On it:
-  * ECAM puts the channels where the synthetic seizures were injected first;
+The run is configs/demo.py at reduced data (8 synthetic patients x 2 two-minute
+recordings, one seizure each, discharges x 2 (`SYNTHETIC`), patient-wise split:
+2 test, 4 training patients) with the demo's EEG encoders and the tiny test
+BERT. Foci differ between patients, so the model must generalise across them;
+measured 2026-12-02 (data and training seed 0, one run): test macro F1 0.925
+teacher / 0.927 student, 131 s of training (204 + 102 steps) on 2 busy CPU cores. On it:
+  * ECAM ranks each focal test patient's own focus (from the manifest) first;
   * continuous detection on unseen synthetic recordings meets the issue's bar
     (event F1 >= 0.9, under 1 false alarm per hour), in-process and via
     scripts/detect.py;
@@ -24,8 +26,9 @@ import mne
 import numpy as np
 import pytest
 from matplotlib import image
+from sklearn.metrics import roc_auc_score
 from steps_helpers import fast_compile
-from toy_run import learning_config
+from toy_run import LEARNING_SYNTHETIC, learning_config
 
 from jclip_eeg.data import synthetic
 from jclip_eeg.data.annotations import parse_chbmit_summary
@@ -37,6 +40,9 @@ from jclip_eeg.train import loop
 
 REPO = Path(__file__).resolve().parents[2]
 
+# ECAM bars. Measured (2026-12-02) on this run (test patient chb01, 11-channel focus): focus/outside ratio 4.0
+# teacher / 8.4 student, core AUC 1.0 / 1.0; on the demo (chb08, chb11): ratios 3.9-8.4, core AUC 0.986-1.0.
+FOCUS_RATIO, CORE_GAIN, CORE_AUC = 2.5, 0.6, 0.95
 _SCRIPT_ENV = dict(os.environ, JAX_PLATFORMS="cpu", JAX_DISABLE_MOST_OPTIMIZATIONS="1", PYTHONPATH=str(REPO))
 
 
@@ -54,7 +60,7 @@ def unseen(tmp_path_factory) -> list[Path]:
   """4 ten-minute recordings of 2 patients the run never saw (another seed); 6 seizures, one recording has none."""
   root = tmp_path_factory.mktemp("unseen")
   synthetic.generate(root, n_patients=2, recordings_per_patient=2, duration_s=600, seizures_per_recording=(2, 3),
-                     seed=11)
+                     seed=11, **LEARNING_SYNTHETIC)
   return sorted(root.glob("chb*/*.edf"))
 
 
@@ -76,23 +82,36 @@ def split(run) -> split_lib.DataSplit:
 
 
 @pytest.fixture(scope="module")
-def maps(run, split) -> dict[str, ecam.Ecam]:
+def maps(run, split) -> dict[str, dict[str, ecam.Ecam]]:
+  """role -> test patient -> the ECAM over that patient's test windows."""
+  patient = EpochStore(split.store).patient[split.test]
   with fast_compile():
-    return {role: ecam.compute_ecam(stage_lib.load(run / role), split.store, split.test) for role in STAGES}
+    return {role: {p: ecam.compute_ecam(stage, split.store, split.test[patient == p]) for p in np.unique(patient)}
+            for role in STAGES for stage in [stage_lib.load(run / role)]}
 
 
 @pytest.mark.parametrize("role", STAGES)
-def test_ecam_ranks_injected_channels_first(maps, role):
-  e = maps[role]
-  seizure = e.class_names.index("seizure")
-  base_names = [c.removesuffix("-0").removesuffix("-1") for c in e.channel_names]  # T8-P8-0 / -1 are one pair
-  injected = np.isin(base_names, synthetic.DEFAULT_SEIZURE_CHANNELS)
-  assert injected.sum() == len(synthetic.DEFAULT_SEIZURE_CHANNELS)
-  assert e.n_windows.min() > 0 and np.all(e.maps >= 0)
-  # Measured 5.4x-13.7x over 5 seeds; a model reading amplitude alone would not rank all 7 first.
-  assert e.maps[seizure, injected].mean() > 3 * e.maps[seizure, ~injected].mean()
-  top = e.ranking(seizure)[:len(synthetic.DEFAULT_SEIZURE_CHANNELS)]
-  assert set(top) == {c for c, hit in zip(e.channel_names, injected) if hit}, top
+def test_ecam_ranks_each_patients_focus_first(run, maps, role):
+  """Each focal test patient's seizure map against that patient's own focus (the manifest's; foci differ
+  between patients, so one fixed channel set could not pass for all)."""
+  foci = synthetic.load_foci(json.loads((run / "config.json").read_text())["data"]["root"])
+  focal = {p: foci[p] for p in maps[role] if foci[p].kind == "focal"}
+  assert focal, {p: foci[p].kind for p in maps[role]}  # the data and split seeds give a focal test patient
+  for patient, focus in focal.items():
+    e = maps[role][patient]
+    seizure = e.class_names.index("seizure")
+    gain_of = dict(zip(focus.channels, focus.gains))
+    name = [c.removesuffix("-0").removesuffix("-1") for c in e.channel_names]  # T8-P8-0 / -1 are one pair
+    gain = np.array([gain_of.get(c, 0.0) for c in name])
+    outside = gain == 0
+    assert e.n_windows.min() > 0 and np.all(e.maps >= 0)
+    ratio = e.maps[seizure, gain > 0].mean() / e.maps[seizure, outside].mean()
+    # Ranking AUC of the focus core against the channels outside the focus: the chance that a core
+    # channel outranks an outside one (0.5 for a map that ignores the focus, e.g. amplitude or a fixed channel
+    # set). The focus's weak edge (gain 0.4-0.6, often blink-ridden frontal channels) may rank lower.
+    core = gain >= CORE_GAIN
+    core_auc = roc_auc_score(core[core | outside], e.maps[seizure, core | outside])
+    assert ratio > FOCUS_RATIO and core_auc >= CORE_AUC, (patient, ratio, core_auc, e.ranking(seizure), gain_of)
 
 
 def test_channel_scores_are_gradient_times_input(run, split):
