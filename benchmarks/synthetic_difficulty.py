@@ -49,7 +49,7 @@ from jclip_eeg import config_lib
 from jclip_eeg.data.store import EpochStore
 from jclip_eeg.eval import baseline
 from jclip_eeg.metrics import classification_report
-from jclip_eeg.runs.split import load_split
+from jclip_eeg.runs.split import DataSplit, load_split
 
 REPO = Path(__file__).resolve().parents[1]
 _METRICS = ("f1_macro", "accuracy", "auc", "recall_macro", "specificity")
@@ -87,7 +87,7 @@ def _scores(report: dict[str, Any]) -> dict[str, float]:
   return {name: report[name] for name in _METRICS}
 
 
-def _references(store: EpochStore, split: loop.DataSplit, seed: int) -> dict[str, dict[str, Any]]:
+def _references(store: EpochStore, split: DataSplit, seed: int) -> dict[str, dict[str, Any]]:
   """Test scores of the classical references (module docstring)."""
   y_test = np.asarray(store.y)[split.test]
   seen = np.sort(np.concatenate([split.train, split.val]))
