@@ -156,9 +156,7 @@ def _bids_from_synthetic(raw: Path, bids: Path) -> list[Path]:
 @pytest.mark.slow
 def test_banana18_model_scores_through_szcore(tmp_path_factory):
   tmp = tmp_path_factory.mktemp("banana18")
-  config = learning_config(tmp)
-  with config.unlocked():
-    config.data.montage = "banana18"
+  config = learning_config(tmp, montage="banana18")
   from jclip_eeg.train import loop
   with fast_compile():
     loop.train_and_evaluate(config, tmp / "work")

@@ -58,7 +58,7 @@ def toy_config(tmp: Path, *, teacher_epochs: int = 2, student_epochs: int = 1,
 LEARNING_SYNTHETIC = dict(seizure_scale=2.0)
 
 
-def learning_config(tmp: Path) -> ml_collections.ConfigDict:
+def learning_config(tmp: Path, montage: str | None = None) -> ml_collections.ConfigDict:
   """The evaluation tests' toy run with the demo's EEG encoders and embedding size, on more EEG: a run that learns.
 
   8 patients (4 to train, k = 4) of the demo's generator (per-patient foci, artefacts) with discharges twice
@@ -66,7 +66,7 @@ def learning_config(tmp: Path) -> ml_collections.ConfigDict:
   Batch 32 and 12 + 6 epochs: with batch 64 and 8 + 4 epochs one training seed in four stayed near chance.
   """
   demo = load_config_file("demo")
-  config = toy_config(tmp, teacher_epochs=12, student_epochs=6)
+  config = toy_config(tmp, teacher_epochs=12, student_epochs=6, montage=montage)
   with config.unlocked():
     config.data.synthetic.update(dict(LEARNING_SYNTHETIC, n_patients=8, recordings_per_patient=2, duration_s=120,
                                       seizures_per_recording=(1, 1), seizure_duration_s=(12, 20)))

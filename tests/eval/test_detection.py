@@ -143,13 +143,13 @@ def _constant_model(montage: montages.Montage, seen: list[int]) -> detection.Pre
   return detection.Predictor(predict, meta)
 
 
-def test_a_banana18_model_detects_on_bipolar_and_referential_files(recording, tmp_path):
+def test_a_banana18_model_detects_on_bipolar_and_referential_files(short_recording, tmp_path):
   """One model, two datasets: CHB-MIT-layout bipolar channels are picked, a Siena-format 512 Hz file's are computed."""
   siena = write_edf(tmp_path / "PN00-1.edf", siena_signals(40, seed=0), 512.0, list(SIENA_LABELS),
                     physical_range=(-200.0, 200.0))
   seen: list[int] = []
   model = _constant_model(montages.BANANA, seen)
-  assert detection.detect(model, recording).probs.shape == (150,)
+  assert detection.detect(model, short_recording).probs.shape == (150,)
   found = detection.detect(model, siena, block_s=15.0)
   assert found.duration_s == 40.0 and np.allclose(found.probs, 0.1) and set(seen) == {18}
   settings = PreprocessSettings(256.0)
@@ -159,11 +159,11 @@ def test_a_banana18_model_detects_on_bipolar_and_referential_files(recording, tm
   assert streamed.shape == whole.shape == (18, 40 * 256) and np.max(np.abs(streamed - whole)) < 2e-3
 
 
-def test_a_montage_the_file_cannot_give_is_a_clear_error(recording):
+def test_a_montage_the_file_cannot_give_is_a_clear_error(short_recording):
   with pytest.raises(DataError, match=r"chb01_01.edf: montage average19: missing electrode\(s\) \['FP1', .*"
                                       r"a bipolar recording cannot be re-referenced"):
-    detection.detect(_constant_model(montages.AVERAGE, []), recording)
+    detection.detect(_constant_model(montages.AVERAGE, []), short_recording)
   model = _constant_model(montages.BANANA, [])
   wrong = detection.Predictor(model.predict, dict(model.metadata, channel_names=list(BANANA18[:-1])))
   with pytest.raises(ConfigError, match="are not those of the synthetic reader's banana18 montage"):
-    detection.detect(wrong, recording)
+    detection.detect(wrong, short_recording)
