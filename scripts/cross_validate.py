@@ -31,6 +31,7 @@ flags.mark_flags_as_required(["config", "workdir"])
 
 
 def main(argv: list[str]) -> None:
+  cli.check_output(_WORKDIR.value, flag="--workdir", folder=True)
   cross_validation.run_cross_validation(_CONFIG.value, _WORKDIR.value, by=_BY.value, k=_K.value)
   if loop.is_main_process():
     table = cross_validation.table_path(_WORKDIR.value)

@@ -42,6 +42,8 @@ _MERGE_GAP_S = flags.DEFINE_float("merge_gap_s", None, "Events this many seconds
 _STRIDE_S = flags.DEFINE_float("stride_s", 1.0, "Seconds between window starts.")
 _BLOCK_S = flags.DEFINE_float("block_s", 600.0, "Seconds of EEG read and filtered at once (bounds the memory).")
 flags.mark_flags_as_required(["model", "edf", "out"])
+for _name in ("stride_s", "block_s"):
+  flags.register_validator(_name, lambda seconds: seconds > 0, message=f"--{_name} must be > 0 seconds")
 
 
 def _settings(model: events.PostProcessing) -> events.PostProcessing:
@@ -52,8 +54,11 @@ def _settings(model: events.PostProcessing) -> events.PostProcessing:
 
 
 def main(argv: list[str]) -> None:
-  edf_path, out = Path(_EDF.value), Path(_OUT.value)
+  edf_path, out = Path(_EDF.value), cli.check_output(_OUT.value, flag="--out")
+  _settings(events.PostProcessing())  # the post-processing flags are checked before any work
   reference = None if _ANNOTATIONS.value is None else events.reference_intervals(_ANNOTATIONS.value, edf_path)
+  if reference is not None:
+    cli.check_output(out.with_suffix(".json"), flag="--out (its scores .json)")
   predictor = detection.load_predictor(_MODEL.value)
   if _DATASET.value:
     predictor = detection.Predictor(predictor.predict, dict(predictor.metadata, dataset=_DATASET.value))

@@ -15,12 +15,26 @@ step), which is the model evaluated on the test fold and the teacher a
 student is distilled from. Saving is asynchronous; a checkpoint becomes
 visible only once complete, so a `kill -9` never leaves a half-written one
 that a restart would load.
+
+Damaged checkpoints (a truncated or deleted file, unreadable metrics) are
+found where they are read. `resume` restores the newest intact checkpoint,
+with a warning naming the damaged ones, which it moves to the sibling folder
+`<directory>.broken/`; since the best checkpoint is the one evaluated at the
+end, it must be readable too, else training resumes from before it (the
+steps after the resume point are trained again, exactly as the first time).
+When no checkpoint is intact, `UnreadableCheckpoint` names each one and
+nothing is moved. Readers (`read_only=True`: evaluation, export, detection)
+never change the folder; a damaged file is one `UnreadableCheckpoint` line.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
+import logging
 import os
-from collections.abc import Mapping, Sequence
+import shutil
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +46,59 @@ from orbax.checkpoint import checkpoint_managers
 from jclip_eeg.errors import DataError
 
 SELECTION_METRIC = "f1_macro"
+BROKEN_SUFFIX = ".broken"  # damaged checkpoints are moved to <directory>.broken/<step>
 _STATE, _DATA = "state", "data"  # the two items of a checkpoint
 _WEIGHT_FIELDS = ("params", "rest")  # the TrainState fields inference needs
+_METRICS_FILE = Path("metrics") / "metrics"  # Orbax's JSON of a step's metrics
+_REASON_CHARS = 240
+_log = logging.getLogger(__name__)
+
+
+class UnreadableCheckpoint(DataError):
+  """A checkpoint step that cannot be read (damaged or missing files, or another model's): names its folder."""
+
+  def __init__(self, step_dir: str | os.PathLike, reason: str):
+    super().__init__(f"{step_dir}: unreadable checkpoint ({reason})")
+    self.step_dir, self.reason = Path(step_dir), reason
+
+
+def _reason(error: BaseException) -> str:
+  """The first line of a (TensorStore's 150-line) error message, shortened, with its type."""
+  first = (str(error).strip().splitlines() or [""])[0].split(" See full TensorStore details")[0]
+  first = first if len(first) <= _REASON_CHARS else first[:_REASON_CHARS] + "..."
+  return f"{type(error).__name__}: {first}"
+
+
+@contextlib.contextmanager
+def _without_skipped_item_warnings() -> Iterator[None]:
+  """Hides Orbax's warning for each checkpoint item a partial restore does not ask for (data, metrics)."""
+  def keep(record: logging.LogRecord) -> bool:
+    return "could not be restored" not in record.getMessage()
+  logger = logging.getLogger("absl")
+  logger.addFilter(keep)
+  try:
+    yield
+  finally:
+    logger.removeFilter(keep)
+
+
+def _step_dirs(directory: Path) -> list[Path]:
+  return sorted((p for p in directory.iterdir() if p.name.isdigit()), key=lambda p: int(p.name)) \
+      if directory.is_dir() else []
+
+
+def unreadable_metrics(directory: str | os.PathLike) -> dict[int, str]:
+  """{step: reason} of the checkpoints in `directory` whose metrics file does not parse (Orbax reads them all
+  when it opens the folder, and fails on the first bad one)."""
+  problems = {}
+  for step_dir in _step_dirs(Path(directory)):
+    path = step_dir / _METRICS_FILE
+    try:
+      if path.exists():
+        json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+      problems[int(step_dir.name)] = f"{_METRICS_FILE}: {_reason(error)}"
+  return problems
 
 
 def _abstract(state: Any) -> Any:
@@ -50,26 +115,36 @@ def _leaf_paths(tree: Any, arrays_only: bool = False) -> set[str]:
 
 
 class Checkpoints:
-  """The checkpoints of one stage in `directory` (created if absent).
+  """The checkpoints of one stage in `directory` (created if absent, unless `read_only`).
 
   Args:
     directory: where the step folders go.
     keep: how many of the latest checkpoints to keep (the best is kept too).
     async_save: write in a background thread while training goes on.
+    read_only: never write, move or delete anything (finished stages being read).
+  Raises:
+    UnreadableCheckpoint: with `read_only`, a step's metrics file does not
+      parse (otherwise that step is set aside with a warning, as by `resume`).
   """
 
-  def __init__(self, directory: str | os.PathLike, *, keep: int = 3, async_save: bool = True):
+  def __init__(self, directory: str | os.PathLike, *, keep: int = 3, async_save: bool = True,
+               read_only: bool = False):
     def score(metrics: Mapping[str, float]) -> float:
       return metrics[SELECTION_METRIC]
 
+    self.directory = os.path.abspath(directory)  # Orbax wants absolute paths
+    for step, reason in unreadable_metrics(self.directory).items():
+      if read_only:
+        raise UnreadableCheckpoint(Path(self.directory) / str(step), reason)
+      self._set_aside({step: reason})
     policy = checkpoint_managers.AnyPreservationPolicy([
         checkpoint_managers.LatestN(n=keep),
         checkpoint_managers.BestN(get_metric_fn=score, n=1, keep_checkpoints_without_metrics=False),
     ])
     # best_fn makes Orbax store each step's metrics; both sort stably, so ties go to the later step.
     options = ocp.CheckpointManagerOptions(preservation_policy=policy, best_fn=score, best_mode="max",
-                                           enable_async_checkpointing=async_save, create=True)
-    self.directory = os.path.abspath(directory)  # Orbax wants absolute paths
+                                           enable_async_checkpointing=async_save, create=not read_only,
+                                           read_only=read_only)
     self._manager = ocp.CheckpointManager(self.directory, options=options)
 
   def latest_step(self) -> int | None:
@@ -93,23 +168,76 @@ class Checkpoints:
     """The state saved at `step`, shaped and placed like `template`; `iterator` is moved to its position.
 
     Without `iterator` only the state is read (evaluation, loading a teacher).
-    Raises DataError when the checkpoint does not fit `template` (another model config).
+    Raises UnreadableCheckpoint when the checkpoint is damaged or does not fit `template` (another model/config).
     """
     items = {_STATE: ocp.args.StandardRestore(_abstract(template))}
     if iterator is not None:
       items[_DATA] = grain.checkpoint.CheckpointRestore(iterator)
     try:
       return self._manager.restore(step, args=ocp.args.Composite(**items)).state
-    except (ValueError, KeyError) as error:
-      raise DataError(f"{self.directory}/{step}: checkpoint does not match this model/config ({error}); "
-                      "use a fresh workdir for a different config") from error
+    except Exception as error:  # TensorStore raises bare Exceptions for damaged files
+      raise UnreadableCheckpoint(Path(self.directory) / str(step),
+                                 f"damaged, or of another model/config: {_reason(error)}") from None
+
+  def resume(self, template: Any, iterator: grain.DatasetIterator) -> tuple[int | None, Any]:
+    """(step, state) of the newest intact checkpoint, `iterator` moved to its position; (None, template) if none.
+
+    Damaged checkpoints are set aside with a warning (module docstring).
+    Raises:
+      UnreadableCheckpoint: there are checkpoints but none is intact (each is named; nothing is moved).
+    """
+    steps = self._manager.all_steps()
+    broken = {s: "no validation metrics" for s in steps if SELECTION_METRIC not in self.metrics(s)}
+    while True:
+      candidates = [s for s in steps if not broken or s < min(broken)]
+      if not candidates:
+        break
+      step = max(candidates)
+      best = max(candidates, key=lambda s: (self.metrics(s)[SELECTION_METRIC], s))
+      try:
+        state = self.restore(step, template, iterator)
+        if best != step:
+          self.restore(best, template)  # the model evaluated on the test fold at the end
+      except UnreadableCheckpoint as error:
+        broken[int(error.step_dir.name)] = error.reason
+        continue
+      self._drop_after(step, broken)
+      return step, state
+    if broken:
+      raise UnreadableCheckpoint(self.directory, "no intact checkpoint to resume from: " + "; ".join(
+          f"step {s}: {reason}" for s, reason in sorted(broken.items())) + f". Remove {self.directory} to "
+          "train this stage from the start")
+    return None, template
+
+  def _drop_after(self, step: int, broken: Mapping[int, str]) -> None:
+    """Sets the broken steps aside and deletes the intact ones after `step` (they are trained again)."""
+    if not broken:
+      return
+    self._set_aside(broken)
+    for later in _step_dirs(Path(self.directory)):
+      if int(later.name) > step:
+        shutil.rmtree(later)
+    self._manager.reload()
+    _log.warning("resuming from step %d; the steps after it are trained again", step)
+
+  def _set_aside(self, broken: Mapping[int, str]) -> None:
+    """Moves the damaged steps to `<directory>.broken/`, warning with the reason of each."""
+    aside = Path(self.directory + BROKEN_SUFFIX)
+    aside.mkdir(exist_ok=True)
+    for step, reason in sorted(broken.items()):
+      target = aside / str(step)
+      n = 1
+      while target.exists():
+        target, n = aside / f"{step}.{n}", n + 1
+      os.replace(Path(self.directory) / str(step), target)
+      _log.warning("damaged checkpoint %s/%d (%s), moved to %s", self.directory, step, reason, target)
 
   def restore_weights(self, step: int, template: Sequence[Any]) -> tuple[Any, ...]:
     """The model weights `(params, rest)` saved at `step`, shaped and placed like `template`.
 
     Only those two fields of the saved state are read (an Orbax partial
-    restore): no optimiser state, no step count, no iterator. DataError when
-    the checkpoint is unreadable or its weights are not exactly the template's.
+    restore): no optimiser state, no step count, no iterator.
+    Raises UnreadableCheckpoint when the checkpoint is damaged or its weights are not exactly the template's.
     """
     abstract = dict(zip(_WEIGHT_FIELDS, _abstract(tuple(template))))
     step_dir = Path(self.directory) / str(step)
@@ -117,15 +245,18 @@ class Checkpoints:
     restore = ocp.args.PyTreeRestore(item=abstract, partial_restore=True,
                                      restore_args=ocp.checkpoint_utils.construct_restore_args(abstract))
     try:
-      saved = checkpointer.metadata(step_dir).item_metadata[_STATE]
-      restored = checkpointer.restore(step_dir, args=ocp.args.Composite(**{_STATE: restore}))[_STATE]
-    except (ValueError, KeyError, TypeError, FileNotFoundError) as error:
-      raise DataError(f"{step_dir}: no readable model weights there ({error})") from None
+      with _without_skipped_item_warnings():
+        saved = checkpointer.metadata(step_dir).item_metadata[_STATE]
+        restored = checkpointer.restore(step_dir, args=ocp.args.Composite(**{_STATE: restore}))[_STATE]
+    except Exception as error:  # TensorStore raises bare Exceptions for damaged files
+      raise UnreadableCheckpoint(step_dir, f"no readable model weights: {_reason(error)}") from None
+    finally:
+      checkpointer.close()
     wanted = _leaf_paths(abstract)
     on_disk = _leaf_paths({field: saved[field] for field in _WEIGHT_FIELDS})
     if on_disk != wanted or _leaf_paths(restored, arrays_only=True) != wanted:
-      raise DataError(f"{step_dir}: no model weights of this config there (missing "
-                      f"{sorted(wanted - on_disk)[:5]}, unexpected {sorted(on_disk - wanted)[:5]})")
+      raise UnreadableCheckpoint(step_dir, f"no model weights of this config (missing "
+                                 f"{sorted(wanted - on_disk)[:5]}, unexpected {sorted(on_disk - wanted)[:5]})")
     return tuple(restored[field] for field in _WEIGHT_FIELDS)
 
   def wait(self) -> None:

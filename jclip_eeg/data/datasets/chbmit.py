@@ -10,6 +10,11 @@ girl as chb01, 1.5 years later; the two keep separate ids (as PhysioNet does),
 so a patient-wise split can put the same person on both sides: group them
 yourself if that matters.
 
+A `File Name:` must name a file in the summary's own folder: a name with a
+folder part (`../x.edf`, `/etc/passwd`) is skipped, never read. A summary
+that does not parse skips its patient: each EDF of the folder is listed with
+the summary's error.
+
 Channels are picked by name: dummy channels (`-`, `--0`, `ECG`, `VNS`) are
 ignored, files whose montage changed (`Channels changed:` in the summary) still
 give the 23 channels in the same order, and a file lacking one of them is
@@ -96,10 +101,14 @@ def _patient(summary: Path) -> tuple[list[EdfItem], list[tuple[str, str]]]:
   try:
     listed = parse_chbmit_summary(summary)
   except DataError as error:
-    return [], [(str(summary), f"unreadable summary, patient skipped: {error}")]
+    lost = [str(path) for path in sorted(folder.glob("*.edf"))] or [str(summary)]
+    return [], [(path, f"unreadable summary, patient skipped: {error}") for path in lost]
   items, skipped = [], []
   for file_name, events in listed.items():
     path = folder / file_name
+    if Path(file_name).name != file_name or file_name in ("..", "."):
+      skipped.append((str(summary), f"'File Name: {file_name}' names a file outside {folder}; refused"))
+      continue
     if not path.is_file():
       skipped.append((str(path), f"listed in {summary.name} but absent"))
       continue
