@@ -152,11 +152,13 @@ def check_output(path: str | os.PathLike, *, flag: str, folder: bool = False) ->
     `path` as a Path.
   Raises:
     ConfigError: naming the flag and path, when `path` is a folder where a
-      file is wanted (or the reverse), lies under a file, or its folder
-      cannot be created or written.
+      file is wanted (or the reverse) or neither (a device), lies under a
+      file, or its folder cannot be created or written.
   """
   path = Path(path)
   where = f"{flag}={path}"
+  if path.exists() and not (path.is_dir() or path.is_file()):
+    raise ConfigError(f"{where}: is not a regular file or folder (a device or socket); choose another path")
   if path.exists() and path.is_dir() != folder:
     raise ConfigError(f"{where}: is a {'file' if folder else 'folder'}; expected the name of a "
                       f"{'folder' if folder else 'file'} to write")

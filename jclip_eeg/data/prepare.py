@@ -270,6 +270,9 @@ def _windows_of(recording: Recording, job: Job) -> tuple[dict[str, np.ndarray], 
   pre = preprocess(signals, job.preprocess, source=recording.source,
                    is_segment=recording.is_segment)
   n_samples = pre.data.shape[1]
+  if not recording.is_segment and n_samples < job.window_s * pre.sfreq:
+    raise DataError(f"{recording.source}: {signals.duration_s:g} s of EEG, shorter than one {job.window_s:g}-s "
+                    "window")
   common = dict(window_s=job.window_s, source=recording.source)
   if recording.is_segment:
     plan = segment_plan(n_samples, pre.sfreq, recording.events, job.spec.class_names, **common)

@@ -61,6 +61,7 @@ from flax import nnx
 from jclip_eeg import config_lib, flops, jsonio, locks, sharding
 from jclip_eeg.data import loader
 from jclip_eeg.data.store import EpochStore
+from jclip_eeg.data.windows import check_rule
 from jclip_eeg.errors import ConfigError, TrainingDiverged
 from jclip_eeg.eval import plots
 from jclip_eeg.eval.events import PostProcessing
@@ -418,9 +419,11 @@ def _check_train_settings(role: str, config: ml_collections.ConfigDict, mesh: ja
   for field in ("batch_size", "eval_batch_size"):
     sharding.check_batch_size(train[field], mesh, what=f"{role} config.train.{field}")
   Schedule.check(train)
-  if train.keep_checkpoints < 1 or train.seed < 0:
-    raise ConfigError(f"{role} config.train: keep_checkpoints={train.keep_checkpoints} must be >= 1 and "
-                      f"seed={train.seed} >= 0")
+  if train.keep_checkpoints < 1 or train.seed < 0 or not 0 <= train.alpha <= 1:
+    raise ConfigError(f"{role} config.train: keep_checkpoints={train.keep_checkpoints} must be >= 1, "
+                      f"seed={train.seed} >= 0 and alpha={train.alpha} in [0, 1]")
+  if role == "student" and not train.temperature > 0:
+    raise ConfigError(f"student config.train.temperature={train.temperature} must be > 0")
 
 
 def check_run_config(config: ml_collections.ConfigDict, workdir: Path, mesh: jax.sharding.Mesh
@@ -432,6 +435,7 @@ def check_run_config(config: ml_collections.ConfigDict, workdir: Path, mesh: jax
   """
   stages = stage_configs(config)
   split_lib.check_split_settings(config.data.split)
+  check_rule(config.data.label_rule)
   teacher_embed_dim = config.model.embed_dim
   for role, stage_config in stages:
     _check_train_settings(role, stage_config, mesh)
@@ -445,9 +449,12 @@ def check_run_config(config: ml_collections.ConfigDict, workdir: Path, mesh: jax
 
 
 def check_run_data(stages: list[tuple[str, ml_collections.ConfigDict]], split: DataSplit) -> None:
-  """The checks that need the split: a training batch fits in an epoch, the optimiser's schedule."""
+  """The checks that need the split: a training batch fits in an epoch, the optimiser's schedule, the loader's
+  settings."""
   for _, stage_config in stages:
     steps.make_optimizer(stage_config, Schedule.of(stage_config, split).total)
+    loader.eval_batches(split.store, split.val, batch_size=stage_config.train.eval_batch_size,
+                        worker_count=stage_config.data.worker_count, prefetch=stage_config.data.prefetch)
 
 
 def hold_workdir(workdir: Path) -> contextlib.AbstractContextManager[None]:

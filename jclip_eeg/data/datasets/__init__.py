@@ -119,7 +119,7 @@ def reference_events(annotation: str | os.PathLike, edf_path: str | os.PathLike)
     known = sorted({p for name in NAMES for p in get(name).annotation_patterns})
     raise DataError(f"{annotation}: not an annotation file of a known dataset; expected one of {known}")
   if not annotation.is_file():
-    raise DataError(f"{annotation}: annotation file not found")
+    raise DataError(f"{annotation}: {'not a file' if annotation.exists() else 'annotation file not found'}")
   return get(max(matches)[1]).seizure_events(annotation, edf_path)
 
 
