@@ -405,6 +405,8 @@ def _check_model(role: str, config: ml_collections.ConfigDict, teacher_embed_dim
   one window abstractly (`jax.eval_shape`: shapes only, nothing computed)."""
   n_classes = len(config.data.class_names)
 
+  trainable_filter(config.model)
+
   def outputs() -> jax.Array:
     model = build_model(config, rngs=nnx.Rngs(0))
     x = jnp.zeros((1, config.data.n_channels, config.data.n_times), jnp.float32)
@@ -444,6 +446,9 @@ def check_run_config(config: ml_collections.ConfigDict, workdir: Path, mesh: jax
       stage_lib.read_result(teacher)
       _check_same_data(teacher, stage_config)
       teacher_embed_dim = stage_lib.read_config(teacher).model.embed_dim
+    if role == "student" and stage_config.model.teacher_embed_dim != teacher_embed_dim:
+      raise ConfigError(f"student config.model.teacher_embed_dim={stage_config.model.teacher_embed_dim}, but its "
+                        f"teacher's model.embed_dim is {teacher_embed_dim}: they must be equal")
     _check_model(role, stage_config, teacher_embed_dim)
   return stages
 
