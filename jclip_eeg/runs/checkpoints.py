@@ -34,6 +34,8 @@ import json
 import logging
 import os
 import shutil
+import sys
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -70,16 +72,52 @@ def _reason(error: BaseException) -> str:
 
 
 @contextlib.contextmanager
-def _without_skipped_item_warnings() -> Iterator[None]:
-  """Hides Orbax's warning for each checkpoint item a partial restore does not ask for (data, metrics)."""
+def _without_orbax_warnings(*fragments: str) -> Iterator[None]:
+  """Hides Orbax's warnings containing one of `fragments` (notes about what we asked for, not problems)."""
   def keep(record: logging.LogRecord) -> bool:
-    return "could not be restored" not in record.getMessage()
+    return not any(fragment in record.getMessage() for fragment in fragments)
   logger = logging.getLogger("absl")
   logger.addFilter(keep)
   try:
     yield
   finally:
     logger.removeFilter(keep)
+
+
+def _is_closed_loop_error(error: BaseException | None) -> bool:
+  return isinstance(error, RuntimeError) and str(error) == "Event loop is closed"
+
+
+def _is_orbax_read(unraisable: Any) -> bool:
+  """An unraisable error of one of Orbax's read coroutines (a read of a damaged file that nobody awaits)."""
+  code = getattr(unraisable.object, "cr_code", None)
+  return code is not None and f"{os.sep}orbax{os.sep}" in code.co_filename
+
+
+def _hide_closed_loop_errors() -> None:
+  """Keeps the late errors of a failed restore off stderr.
+
+  When one read of a damaged checkpoint fails, Orbax's event loop closes while
+  TensorStore finishes the other reads; each of their callbacks then raises
+  "Event loop is closed" in a background thread, and reads that failed too
+  are reported when their coroutines are collected (hundreds of tracebacks).
+  Those errors, and only those, are dropped from then on: the checkpoint is
+  already known to be damaged.
+  """
+  if getattr(threading.excepthook, "hides_closed_loop_errors", False):
+    return
+  thread_hook, unraisable_hook = threading.excepthook, sys.unraisablehook
+
+  def on_thread_error(args: threading.ExceptHookArgs) -> None:
+    if not _is_closed_loop_error(args.exc_value):
+      thread_hook(args)
+
+  def on_unraisable(unraisable: Any) -> None:
+    if not (_is_closed_loop_error(unraisable.exc_value) or _is_orbax_read(unraisable)):
+      unraisable_hook(unraisable)
+
+  on_thread_error.hides_closed_loop_errors = True
+  threading.excepthook, sys.unraisablehook = on_thread_error, on_unraisable
 
 
 def _step_dirs(directory: Path) -> list[Path]:
@@ -133,10 +171,11 @@ class Checkpoints:
       return metrics[SELECTION_METRIC]
 
     self.directory = os.path.abspath(directory)  # Orbax wants absolute paths
-    for step, reason in unreadable_metrics(self.directory).items():
+    self._damaged = unreadable_metrics(self.directory)  # set aside now: Orbax cannot open the folder with them
+    for step, reason in self._damaged.items():
       if read_only:
         raise UnreadableCheckpoint(Path(self.directory) / str(step), reason)
-      self._set_aside({step: reason})
+    self._set_aside(self._damaged)
     policy = checkpoint_managers.AnyPreservationPolicy([
         checkpoint_managers.LatestN(n=keep),
         checkpoint_managers.BestN(get_metric_fn=score, n=1, keep_checkpoints_without_metrics=False),
@@ -144,8 +183,9 @@ class Checkpoints:
     # best_fn makes Orbax store each step's metrics; both sort stably, so ties go to the later step.
     options = ocp.CheckpointManagerOptions(preservation_policy=policy, best_fn=score, best_mode="max",
                                            enable_async_checkpointing=async_save, create=not read_only,
-                                           read_only=read_only)
-    self._manager = ocp.CheckpointManager(self.directory, options=options)
+                                           read_only=read_only, save_interval_steps=0 if read_only else 1)
+    with _without_orbax_warnings("is read only"):
+      self._manager = ocp.CheckpointManager(self.directory, options=options)
 
   def latest_step(self) -> int | None:
     return self._manager.latest_step()
@@ -176,6 +216,7 @@ class Checkpoints:
     try:
       return self._manager.restore(step, args=ocp.args.Composite(**items)).state
     except Exception as error:  # TensorStore raises bare Exceptions for damaged files
+      _hide_closed_loop_errors()
       raise UnreadableCheckpoint(Path(self.directory) / str(step),
                                  f"damaged, or of another model/config: {_reason(error)}") from None
 
@@ -188,6 +229,7 @@ class Checkpoints:
     """
     steps = self._manager.all_steps()
     broken = {s: "no validation metrics" for s in steps if SELECTION_METRIC not in self.metrics(s)}
+    broken |= self._damaged  # any of them may have been the best
     while True:
       candidates = [s for s in steps if not broken or s < min(broken)]
       if not candidates:
@@ -204,9 +246,13 @@ class Checkpoints:
       self._drop_after(step, broken)
       return step, state
     if broken:
-      raise UnreadableCheckpoint(self.directory, "no intact checkpoint to resume from: " + "; ".join(
-          f"step {s}: {reason}" for s, reason in sorted(broken.items())) + f". Remove {self.directory} to "
-          "train this stage from the start")
+      intact = sorted(set(steps) - set(broken))
+      after = (f"; steps {intact} are intact but come after damaged step {min(broken)}, which may be the best so "
+               "far (the model scored on the test fold), so resuming from them could select another model"
+               if intact else "")
+      raise UnreadableCheckpoint(self.directory, "no intact checkpoint to resume from exactly: " + "; ".join(
+          f"step {s}: {reason}" for s, reason in sorted(broken.items())) + after + f". Remove {self.directory} "
+          "to train this stage from the start")
     return None, template
 
   def _drop_after(self, step: int, broken: Mapping[int, str]) -> None:
@@ -221,10 +267,13 @@ class Checkpoints:
     _log.warning("resuming from step %d; the steps after it are trained again", step)
 
   def _set_aside(self, broken: Mapping[int, str]) -> None:
-    """Moves the damaged steps to `<directory>.broken/`, warning with the reason of each."""
+    """Moves the damaged steps still in the folder to `<directory>.broken/`, warning with the reason of each."""
+    present = {step: reason for step, reason in broken.items() if (Path(self.directory) / str(step)).is_dir()}
+    if not present:
+      return
     aside = Path(self.directory + BROKEN_SUFFIX)
     aside.mkdir(exist_ok=True)
-    for step, reason in sorted(broken.items()):
+    for step, reason in sorted(present.items()):
       target = aside / str(step)
       n = 1
       while target.exists():
@@ -245,10 +294,11 @@ class Checkpoints:
     restore = ocp.args.PyTreeRestore(item=abstract, partial_restore=True,
                                      restore_args=ocp.checkpoint_utils.construct_restore_args(abstract))
     try:
-      with _without_skipped_item_warnings():
+      with _without_orbax_warnings("could not be restored"):  # the items a partial restore leaves out
         saved = checkpointer.metadata(step_dir).item_metadata[_STATE]
         restored = checkpointer.restore(step_dir, args=ocp.args.Composite(**{_STATE: restore}))[_STATE]
     except Exception as error:  # TensorStore raises bare Exceptions for damaged files
+      _hide_closed_loop_errors()
       raise UnreadableCheckpoint(step_dir, f"no readable model weights: {_reason(error)}") from None
     finally:
       checkpointer.close()

@@ -33,7 +33,7 @@ from jclip_eeg import jsonio, sharding
 from jclip_eeg.data import datasets
 from jclip_eeg.errors import ConfigError, DataError
 from jclip_eeg.models.clip import build_model, trainable_filter
-from jclip_eeg.runs.checkpoints import Checkpoints
+from jclip_eeg.runs.checkpoints import Checkpoints, UnreadableCheckpoint
 from jclip_eeg.runs.inference import Predictor, Weights, fingerprint
 
 STAGES = ("teacher", "student")
@@ -164,11 +164,14 @@ def load(stage_dir: str | Path, mesh: Mesh | None = None) -> FinishedStage:
   config = read_config(stage_dir)
   mesh = mesh or sharding.make_mesh(jax.devices()[:1])
   graphdef, template = initial_weights(config, mesh)
-  checkpoints = Checkpoints(stage_dir / "checkpoints", read_only=True)
   try:
-    weights = checkpoints.restore_weights(result["best_step"], template)
-  finally:
-    checkpoints.close()
+    checkpoints = Checkpoints(stage_dir / "checkpoints", read_only=True)
+    try:
+      weights = checkpoints.restore_weights(result["best_step"], template)
+    finally:
+      checkpoints.close()
+  except UnreadableCheckpoint as error:
+    raise DataError(f"{error}; restore {stage_dir} from a backup, or train the stage again") from None
   found = fingerprint(weights)
   if found != result["fingerprint"]:
     raise DataError(f"{checkpoints.directory}/{result['best_step']}: its weights are not the ones {RESULT} records "

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping, Sequence
@@ -22,7 +21,8 @@ import numpy as np
 import pytest
 
 from jclip_eeg.data import edf
-from jclip_eeg.data.channels import CHBMIT_LABELS
+from jclip_eeg.data.channels import CHBMIT_LABELS, distinct_names
+from jclip_eeg.data.store import StoreWriter
 
 REPO = Path(__file__).resolve().parents[2]
 SFREQ = 256
@@ -52,11 +52,10 @@ def assert_one_line_error(done: subprocess.CompletedProcess, script: str, *needl
   """The script exited with `status` and one `<script>: <kind>: ...` line (the last on stderr, naming every
   needle) and no traceback; returns that line."""
   lines = done.stderr.strip().splitlines()
-  ours = [line for line in lines if line.startswith(f"{script}: ")]
+  ours = [line for line in lines if line.startswith(f"{script}: {kind}: ")]
   assert done.returncode == status, (done.returncode, done.stderr[-3000:])
   assert "Traceback" not in done.stderr, done.stderr[-3000:]
   assert len(ours) == 1 and lines[-1] == ours[0], done.stderr[-3000:]
-  assert ours[0].startswith(f"{script}: {kind}: "), ours[0]
   for needle in needles:
     assert needle in ours[0], (needle, ours[0])
   return ours[0]
@@ -136,6 +135,14 @@ def skip_reason(skipped: Sequence[tuple[str, str]] | Sequence[Mapping[str, str]]
   return reasons[0]
 
 
-def words(text: str) -> str:
-  """`text` with runs of whitespace as one space (messages are compared up to line wrapping)."""
-  return re.sub(r"\s+", " ", text)
+def write_random_store(path: Path, patients: int = 4, per_patient: int = 40) -> Path:
+  """A store of the toy config's shape (23 x 256 windows, 2 classes), a quarter of the windows seizure."""
+  writer = StoreWriter(path, n_windows=patients * per_patient, n_channels=23, n_times=256)
+  rng = np.random.default_rng(0)
+  for p in range(patients):
+    y = (np.arange(per_patient) % 4 == 0).astype(np.int32)
+    writer.append(rng.normal(size=(per_patient, 23, 256)).astype(np.float32), y, p,
+                  np.arange(per_patient, dtype=np.float64))
+  writer.commit(class_names=("normal", "seizure"), channel_names=distinct_names(CHBMIT_LABELS), sfreq=256.0,
+                recordings=[{"id": f"chb0{p}_01", "patient": f"chb0{p}", "source": "random"} for p in range(patients)])
+  return path

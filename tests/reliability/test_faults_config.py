@@ -14,32 +14,16 @@ from pathlib import Path
 from typing import Any
 
 import ml_collections
-import numpy as np
 import pytest
 from absl import flags
-from faults import files_under, raises_naming
+from faults import files_under, raises_naming, write_random_store
 from ml_collections import config_flags
 from ml_collections.config_flags import config_path
 from toy_run import REPO, toy_config
 
 from jclip_eeg import cli, config_lib
-from jclip_eeg.data.channels import CHBMIT_LABELS, distinct_names
-from jclip_eeg.data.store import StoreWriter
 from jclip_eeg.errors import ConfigError, DataError
 from jclip_eeg.train import loop
-
-
-def _write_random_store(path: Path, patients: int = 4, per_patient: int = 40) -> Path:
-  """A store of the toy config's shape (23 x 256 windows, 2 classes), a quarter of the windows seizure."""
-  writer = StoreWriter(path, n_windows=patients * per_patient, n_channels=23, n_times=256)
-  rng = np.random.default_rng(0)
-  for p in range(patients):
-    y = (np.arange(per_patient) % 4 == 0).astype(np.int32)
-    writer.append(rng.normal(size=(per_patient, 23, 256)).astype(np.float32), y, p,
-                  np.arange(per_patient, dtype=np.float64))
-  writer.commit(class_names=("normal", "seizure"), channel_names=distinct_names(CHBMIT_LABELS), sfreq=256.0,
-                recordings=[{"id": f"chb0{p}_01", "patient": f"chb0{p}", "source": "random"} for p in range(patients)])
-  return path
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +31,7 @@ def base(tmp_path_factory) -> ml_collections.ConfigDict:
   tmp = tmp_path_factory.mktemp("config_faults")
   config = toy_config(tmp)
   with config.unlocked():
-    config.data.update(dict(store=str(_write_random_store(tmp / "store")), prepare=False))
+    config.data.update(dict(store=str(write_random_store(tmp / "store")), prepare=False))
   return config
 
 
