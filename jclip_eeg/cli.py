@@ -77,7 +77,7 @@ def flag_error_text(error: flags.Error) -> str:
   message) is reduced to its last line."""
   text = str(error)
   if "Traceback (most recent call last)" not in text:
-    return text
+    return "; ".join(line.strip() for line in text.splitlines() if line.strip())
   return f"{text.split('Error whilst parsing config file')[0]}{_last_line(text)}"
 
 
@@ -181,7 +181,13 @@ def quiet_logs() -> None:
   level = logging.INFO if flags.FLAGS["verbosity"].present and flags.FLAGS.verbosity >= 0 else logging.WARNING
   logging.getLogger().setLevel(level)
   absl_logging.set_verbosity(absl_logging.INFO if level == logging.INFO else absl_logging.WARNING)
-  logging.getLogger("jclip_eeg").setLevel(logging.INFO)  # our own notes: resuming, generating data, skipping
+  ours = logging.getLogger("jclip_eeg")  # our own notes (resuming, generating data, skipping) as plain lines
+  ours.setLevel(logging.INFO)
+  if not ours.handlers:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    ours.addHandler(handler)
+    ours.propagate = False
 
 
 def run(main: Callable[[list[str]], None], script: str) -> None:

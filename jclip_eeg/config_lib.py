@@ -49,8 +49,9 @@ def run_name(dataset: str, options: dict[str, str]) -> str:
 
 def split_config() -> ml_collections.ConfigDict:
   """config.data.split: `jclip_eeg.data.splits.make_folds` settings (the paper's window-wise 5-fold) and the
-  fold to train and test on."""
-  return ml_collections.ConfigDict(dict(by="window", k=5, fold=0, val_fraction=0.15, seed=0))
+  fold to train and test on; `test_groups` (recording or patient ids, with by="recording" / "patient") names
+  the test part instead (`splits.named_fold`), validation still carved from the rest."""
+  return ml_collections.ConfigDict(dict(by="window", k=5, fold=0, val_fraction=0.15, seed=0, test_groups=()))
 
 
 def data_config(dataset: str, **options) -> ml_collections.ConfigDict:

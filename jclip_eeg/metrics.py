@@ -28,7 +28,7 @@ imbalanced fold the paper's numbers overstate precision and F1 by far.
 Callers store it as `report["paper"] = paper_report(...)`, so that
 `classification_report` stays a pure, seedless function of the whole fold.
 `paper_line` prints either protocol's headline metrics, or the paper's own
-rows (`jclip_eeg.experiments.paper_results`), as one fixed-width line.
+rows (`jclip_eeg.paper_results`), as one fixed-width line.
 """
 
 from __future__ import annotations
@@ -336,13 +336,25 @@ def format_report(report: dict[str, Any], title: str) -> str:
   if report["auc_note"]:
     lines.append(report["auc_note"])
   lines += ["", *_metrics_table(report), "", "confusion matrix", *_confusion_table(report)]
+  if "paper" in report:
+    paper = report["paper"]
+    lines += ["", f"the paper's protocol ({paper['protocol']}, {paper['n_windows']} windows; its AUC is from "
+                  "hard labels):", paper_line("paper protocol", paper)]
   return "\n".join(lines)
+
+
+def evaluation_report(y_true: np.ndarray, probs: np.ndarray, class_names: Sequence[str], *, seed: int = 0
+                ) -> dict[str, Any]:
+  """Both test protocols of the same predictions: `classification_report` (the honest whole fold, the
+  headline) with the paper's protocol under `paper` (`paper_report`, its 1:1 draw seeded by `seed`)."""
+  return classification_report(y_true, probs, class_names) | {
+      "paper": paper_report(y_true, probs, class_names, seed=seed)}
 
 
 def paper_line(label: str, metrics: Mapping[str, float | None]) -> str:
   """`label`, then PAPER_METRICS as Acc/Pre/Rec/Spe/F1 in % and AUC; "-" where `metrics` lacks a value.
 
-  Takes a `paper_report` dict or a row of `jclip_eeg.experiments.paper_results.reported`.
+  Takes a `paper_report` dict or a row of `jclip_eeg.paper_results.reported`.
   """
   cells = [f"{column} {_pct(metrics.get(key)):>6}" for column, key in
            zip(("Acc", "Pre", "Rec", "Spe", "F1"), PAPER_METRICS)]

@@ -14,6 +14,11 @@ never from the test fold.
   validation part is again a grouped split of the training groups, so no group
   is in two of train/val/test. This is checked on every call (not with
   `assert`, which `python -O` strips).
+
+`named_fold(store, by, test_groups)` is one fold whose test part is named:
+the windows of the given recordings or patients (leave-one-patient-out is
+one such fold per patient, `seizure_groups` lists the patients it can score);
+validation is carved from the rest as above.
 """
 
 from __future__ import annotations
@@ -73,9 +78,7 @@ def make_folds(data: EpochStore | Mapping[str, np.ndarray], by: str = "window", 
     outer = StratifiedGroupKFold(k, shuffle=True, random_state=seed).split(y, y, groups)
   folds = []
   for i, (rest, test) in enumerate(outer):
-    train, val = _carve_validation(rest, y, groups, val_fraction, seed, by)
-    _require_classes(i, train, y, classes, by, k)
-    folds.append(Fold(np.sort(train), np.sort(val), np.sort(test)))
+    folds.append(_fold(rest, test, y, groups, classes, val_fraction, seed, by, f"fold {i} of {k}"))
   check_folds(folds, len(y), groups)
   return folds
 
@@ -90,6 +93,50 @@ def check_settings(by: str, k: int, val_fraction: float) -> None:
     raise ConfigError(f"val_fraction: {val_fraction}; expected a fraction in [0, 1)")
 
 
+def named_fold(store: EpochStore, by: str, test_groups: Sequence[str], *, seed: int = 0,
+               val_fraction: float = 0.15) -> Fold:
+  """The fold whose test part is the windows of the recordings / patients `test_groups` (module docstring).
+
+  Raises:
+    ConfigError: `by` is "window" (windows have no names) or no group is named.
+    DataError: a named group is not in the store.
+  """
+  if by not in ("recording", "patient"):
+    raise ConfigError(f"split.test_groups names recordings or patients; split.by={by!r} must be 'recording' "
+                      "or 'patient'")
+  if not test_groups:
+    raise ConfigError("split.test_groups: empty; name at least one recording or patient")
+  names = np.asarray(store.recording if by == "recording" else store.patient)
+  known = sorted(set(names.tolist()))
+  unknown = sorted(set(test_groups) - set(known))
+  if unknown:
+    raise DataError(f"{store.path}: split.test_groups names {by}(s) {unknown} that the store does not have; "
+                    f"its {by}s: {', '.join(known[:30])}{' ...' if len(known) > 30 else ''}")
+  y, groups, classes = _arrays(store, by)
+  named = np.isin(names, list(test_groups))
+  fold = _fold(np.flatnonzero(~named), np.flatnonzero(named), y, groups, classes, val_fraction, seed, by,
+               f"test {by}s {', '.join(test_groups)}")
+  _check_fold("named", fold, len(y), groups)
+  return fold
+
+
+def seizure_groups(store: EpochStore, by: str, background: int = 0) -> tuple[list[str], list[str]]:
+  """(recordings / patients with at least one non-background window, those without): the groups a
+  leave-one-out run can score, and the ones it must skip (a fold without seizures has no detection score)."""
+  names = np.asarray(store.recording if by == "recording" else store.patient)
+  y = np.asarray(store.y)
+  scored = sorted(set(names[y != background].tolist()))
+  return scored, sorted(set(names.tolist()) - set(scored))
+
+
+def _fold(rest: np.ndarray, test: np.ndarray, y: np.ndarray, groups: np.ndarray | None,
+          classes: Mapping[int, str], val_fraction: float, seed: int, by: str, name: str) -> Fold:
+  """The fold with this test part: validation carved from `rest`, every class in its training part."""
+  train, val = _carve_validation(rest, y, groups, val_fraction, seed, by)
+  _require_classes(name, train, y, classes, by)
+  return Fold(np.sort(train), np.sort(val), np.sort(test))
+
+
 def check_folds(folds: Sequence[Fold], n: int, groups: np.ndarray | None = None) -> None:
   """Raises AssertionError unless the test parts partition range(n), each fold's
   parts partition range(n), and (with `groups`) no group is in two parts."""
@@ -97,13 +144,17 @@ def check_folds(folds: Sequence[Fold], n: int, groups: np.ndarray | None = None)
   if not np.array_equal(tests, np.arange(n)):
     raise AssertionError("test folds do not partition the windows")
   for i, fold in enumerate(folds):
-    parts = (fold.train, fold.val, fold.test)
-    if not np.array_equal(np.sort(np.concatenate(parts)), np.arange(n)):
-      raise AssertionError(f"fold {i}: train/val/test do not partition the windows")
-    if groups is not None:
-      sets = [set(np.unique(groups[p]).tolist()) for p in parts]
-      if sets[0] & sets[1] or sets[0] & sets[2] or sets[1] & sets[2]:
-        raise AssertionError(f"fold {i}: a group is in two of train/val/test")
+    _check_fold(str(i), fold, n, groups)
+
+
+def _check_fold(name: str, fold: Fold, n: int, groups: np.ndarray | None) -> None:
+  parts = (fold.train, fold.val, fold.test)
+  if not np.array_equal(np.sort(np.concatenate(parts)), np.arange(n)):
+    raise AssertionError(f"fold {name}: train/val/test do not partition the windows")
+  if groups is not None:
+    sets = [set(np.unique(groups[p]).tolist()) for p in parts]
+    if sets[0] & sets[1] or sets[0] & sets[2] or sets[1] & sets[2]:
+      raise AssertionError(f"fold {name}: a group is in two of train/val/test")
 
 
 def _arrays(data: EpochStore | Mapping[str, np.ndarray],
@@ -147,10 +198,9 @@ def _carve_validation(rest: np.ndarray, y: np.ndarray, groups: np.ndarray | None
   return rest[train], rest[val]
 
 
-def _require_classes(fold: int, train: np.ndarray, y: np.ndarray, classes: Mapping[int, str],
-                     by: str, k: int) -> None:
+def _require_classes(fold: str, train: np.ndarray, y: np.ndarray, classes: Mapping[int, str], by: str) -> None:
   present = set(np.unique(y[train]).tolist())
   missing = [name for code, name in classes.items() if code not in present]
   if missing:
-    raise DataError(f"{by}-wise split, fold {fold} of {k}: no training window of class(es) "
+    raise DataError(f"{by}-wise split, {fold}: no training window of class(es) "
                     f"{missing}; use fewer folds, another grouping, or drop the class")

@@ -26,8 +26,10 @@ config itself (with EEG prompts and learnable text prompts forced on).
 
 The runner trains each variant in `<workdir>/<name>/` with
 `loop.train_and_evaluate` (finished variants are read back, interrupted ones
-resume) and writes `<workdir>/ablation_table.md` and `.csv`: test-fold
-accuracy, macro precision / recall / F1 and specificity (Table II columns).
+resume) and writes `<workdir>/ablation_table.md` and `.csv`: each variant's
+test fold in both protocols (experiments/tables.py: the whole fold, and the
+paper's), the band-power baseline, and the paper's published Table II row of
+each variant ("paper (reported)") for the paper's datasets.
 """
 
 from __future__ import annotations
@@ -41,8 +43,8 @@ from typing import Any
 import ml_collections
 
 from jclip_eeg.errors import ConfigError
-from jclip_eeg.experiments import cross_validation
-from jclip_eeg.experiments.tables import pct, write_csv, write_markdown
+from jclip_eeg.experiments.tables import (COLUMNS, HEADER, REPORTED, cells, protocol_values, reported_values,
+                                          write_csv, write_markdown)
 from jclip_eeg.train import loop
 
 _log = logging.getLogger(__name__)
@@ -65,9 +67,6 @@ ABLATIONS = {
     "base_wp": Ablation("Base-WP", eeg_prompts=False, text_tower=False),
     "base_lp": Ablation("Base-LP", eeg_prompts=True, text_tower=True, text_prompt="learnable"),
 }
-# Table II columns: report key in cross_validation.METRICS -> header.
-TABLE_II = {"accuracy": "Acc(%)", "precision": "Pre(%)", "recall": "Rec(%)", "specificity": "Spe(%)",
-            "f1": "F1(%)"}
 # EEG prompts per layer when the base config has them off but a variant needs them.
 DEFAULT_EEG_PROMPTS = 4
 
@@ -102,19 +101,24 @@ def run_ablations(base: ml_collections.ConfigDict, workdir: str | Path,
   """Trains (or reads back) each ablation in `<workdir>/<name>` and writes the ablation table.
 
   Returns:
-    One row per ablation: `name`, `label`, the METRICS of its test fold
-    (fractions), `n_test` and `params` (the teacher's total parameter count).
+    One row per ablation, then the baseline: `name`, `label`, the COLUMNS of
+    its test fold (both protocols, fractions), `n_test` and `params` (the
+    teacher's total parameter count; None for the baseline).
   """
   workdir = Path(workdir)
   rows = []
   for name in names:
     config = ablation_config(base, name)
     _log.info("ablation %s (%s) in %s", name, ABLATIONS[name].label, workdir / name)
-    teacher = loop.train_and_evaluate(config, workdir / name)["stages"]["teacher"]
-    rows.append({"name": name, "label": ABLATIONS[name].label, **cross_validation.metric_row(teacher["test"]),
+    report = loop.train_and_evaluate(config, workdir / name)
+    teacher = report["stages"]["teacher"]
+    rows.append({"name": name, "label": ABLATIONS[name].label, **protocol_values(teacher["test"]),
                  "n_test": teacher["test"]["n_samples"], "params": teacher["params"]["total"]})
+  test = report["baseline"]["test"]  # every variant has the base config's split
+  rows.append({"name": "baseline", "label": "band-power baseline", **protocol_values(test),
+               "n_test": test["n_samples"], "params": None})
   if loop.is_main_process():
-    write_table(rows, table_path(workdir))
+    write_table(rows, table_path(workdir), base.data.dataset)
   return rows
 
 
@@ -123,10 +127,17 @@ def table_path(workdir: str | Path) -> Path:
   return Path(workdir) / "ablation_table"
 
 
-def write_table(rows: Sequence[dict[str, Any]], stem: str | Path) -> tuple[Path, Path]:
-  """`<stem>.md` (Table II layout, percent) and `<stem>.csv` (fractions, full precision)."""
+def write_table(rows: Sequence[dict[str, Any]], stem: str | Path, dataset: str) -> tuple[Path, Path]:
+  """`<stem>.md` (Table II layout, percent, both protocols) and `<stem>.csv` (fractions, full precision),
+  with the paper's published row of each variant after it for the paper's datasets."""
   stem = Path(stem)
-  body = [[f"{row['label']} (`{row['name']}`)", *(pct(row[m]) for m in TABLE_II)] for row in rows]
-  records = [{"name": row["name"], "label": row["label"], **{m: row[m] for m in TABLE_II}} for row in rows]
-  return (write_markdown(stem.with_suffix(".md"), ["Method", *TABLE_II.values()], body),
+  body, records = [], []
+  for row in rows:
+    body.append([f"{row['label']} (`{row['name']}`)", *cells(row)])
+    records.append({"name": row["name"], "label": row["label"], **{c: row[c] for c in COLUMNS}})
+    published = reported_values("II", dataset, row["name"])
+    if published is not None:
+      body.append([f"{row['label']}: {REPORTED}", *cells(published)])
+      records.append({"name": row["name"], "label": REPORTED, **published})
+  return (write_markdown(stem.with_suffix(".md"), ["Method", *HEADER], body),
           write_csv(stem.with_suffix(".csv"), records))

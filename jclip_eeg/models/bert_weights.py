@@ -238,7 +238,7 @@ def assign(model: BertModel, tensors: dict[str, Any], layout: Layout, source: st
   skip = () if model.pooler is not None else (f"pooler{layout.sep}",)
   dropped = sorted(k for k in tensors if k.startswith(skip))
   if dropped:
-    log.info("%s: model has no pooler, skipping %s", source, dropped)
+    log.debug("%s: model has no pooler, skipping %s", source, dropped)
   tensors = {k: v for k, v in tensors.items() if not k.startswith(skip)}
   check_strict(expected_shapes(model, layout), {k: tuple(np.shape(t)) for k, t in tensors.items()}, source)
   for key, (path, var) in _targets(model, layout).items():

@@ -1,8 +1,9 @@
 """The data of a run: its store (`config.data.store`) and the fold it trains, selects and tests on.
 
 `load_split(config.data)` opens the store (preparing it only for the synthetic
-demo data, `config.data.prepare`) and cuts fold `split.fold` of `split.k`:
-train / val (model selection) / test (scored once, at the end). Both the
+demo data, `config.data.prepare`) and cuts fold `split.fold` of `split.k`, or,
+when `split.test_groups` names recordings or patients, the fold that tests on
+exactly those: train / val (model selection) / test (scored once, at the end). Both the
 training loop and everything that reads a finished run back use it, so a run
 is always scored on exactly the windows it was trained and tested on.
 """
@@ -23,7 +24,7 @@ import numpy as np
 
 from jclip_eeg.data import datasets, loader, synthetic
 from jclip_eeg.data.prepare import existing_store, prepare_store
-from jclip_eeg.data.splits import check_settings as check_fold_settings, make_folds
+from jclip_eeg.data.splits import check_settings as check_fold_settings, make_folds, named_fold
 from jclip_eeg.data.store import EpochStore
 from jclip_eeg.errors import ConfigError, DataError
 
@@ -124,12 +125,12 @@ def check_split_settings(split: ml_collections.ConfigDict) -> None:
   if split.val_fraction <= 0:
     raise ConfigError(f"config.data.split.val_fraction={split.val_fraction}: model selection needs a "
                       "validation part (> 0)")
-  if not 0 <= split.fold < split.k:
+  if not split.get("test_groups") and not 0 <= split.fold < split.k:
     raise ConfigError(f"config.data.split.fold={split.fold} must be in [0, k={split.k})")
 
 
 def load_split(data: ml_collections.ConfigDict) -> DataSplit:
-  """Opens (or prepares) the store and cuts fold `data.split.fold` of `data.split.k`.
+  """Opens (or prepares) the store and cuts fold `data.split.fold` of `data.split.k` (or the named test groups).
 
   With `data.val_balanced` the validation part keeps every seizure window and
   an equally large fixed draw of background windows (cheap model selection on
@@ -138,13 +139,18 @@ def load_split(data: ml_collections.ConfigDict) -> DataSplit:
   split = data.split
   check_split_settings(split)
   store = open_store(data)
-  fold = make_folds(store, by=split.by, k=split.k, seed=split.seed, val_fraction=split.val_fraction)[split.fold]
+  if split.get("test_groups"):
+    fold = named_fold(store, split.by, tuple(split.test_groups), seed=split.seed, val_fraction=split.val_fraction)
+    where = f"{data.store}, test {split.by}s {', '.join(split.test_groups)}"
+  else:
+    fold = make_folds(store, by=split.by, k=split.k, seed=split.seed, val_fraction=split.val_fraction)[split.fold]
+    where = f"{data.store}, {split.by}-wise fold {split.fold} of {split.k}"
   y = np.asarray(store.y)
   val = fold.val
   if data.val_balanced and val.size:
     val = np.sort(loader.epoch_order(val, y[val], seed=split.seed, epoch=0, balanced=True))
   parts = {"train": fold.train, "val": val, "test": fold.test}
-  _check_parts(parts, y, store.class_names, f"{data.store}, {split.by}-wise fold {split.fold} of {split.k}")
+  _check_parts(parts, y, store.class_names, where)
   description = {"store": str(data.store), "dataset": data.dataset, "split": split.to_dict(),
                  "val_balanced": data.val_balanced}
   for name, rows in parts.items():

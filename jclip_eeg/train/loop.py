@@ -63,8 +63,9 @@ from jclip_eeg.data import loader
 from jclip_eeg.data.store import EpochStore
 from jclip_eeg.data.windows import check_rule
 from jclip_eeg.errors import ConfigError, TrainingDiverged
-from jclip_eeg.eval import plots
+from jclip_eeg.eval import baseline, plots
 from jclip_eeg.eval.events import PostProcessing
+from jclip_eeg.metrics import evaluation_report
 from jclip_eeg.models.clip import build_model, count_params, forward, prediction_logits, trainable_filter
 from jclip_eeg.runs import inference, split as split_lib, stage as stage_lib
 from jclip_eeg.runs.checkpoints import Checkpoints
@@ -485,6 +486,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
   workdir = Path(workdir)
   mesh = sharding.make_mesh()
   stages = check_run_config(config, workdir, mesh)
+  _note_stand_ins(config)
   split = split_lib.load_split(config.data)
   check_run_data(stages, split)
   with hold_workdir(workdir):
@@ -504,11 +506,34 @@ def _run_stages(config: ml_collections.ConfigDict, workdir: Path, stages: list[t
       results.setdefault("teacher", stage_lib.read_result(teacher))
     stage_dirs[role] = workdir / role
     results[role] = run_stage(role, stage_config, stage_dirs[role], split, mesh, teacher)
-  # -- report
-  report = {"workdir": str(workdir), "data": split.description, "stages": results}
+  # -- baseline and report
+  report = {"workdir": str(workdir), "data": split.description, "stages": results,
+            "baseline": baseline_result(split, workdir / "baseline.json")}
   if is_main_process():
     write_report(report, stage_dirs, workdir)
   return report
+
+
+def _note_stand_ins(config: ml_collections.ConfigDict) -> None:
+  """Says when the offline MiniLM stands in for the paper's bert-base-uncased (README "Training")."""
+  text = config.model.text
+  if config.model.role == "teacher" and text.enabled and text.checkpoint == "minilm":
+    _log.info("note: the text tower is MiniLM-L6 (6 x 384, the offline default) standing in for the paper's "
+              "bert-base-uncased (12 x 768); --config.model.text.checkpoint=/path/to/bert-base-uncased matches it")
+
+
+def baseline_result(split: DataSplit, path: Path) -> dict[str, Any]:
+  """The band-power baseline (`eval.baseline`) fitted on the run's training part and scored on its test
+  windows with both protocols; computed once per workdir (`path`), then read back."""
+  if path.is_file():
+    return jsonio.read_json(path)
+  store = EpochStore(split.store)
+  probs = baseline.band_power_baseline(store, split.train, split.test)
+  result = {"method": "per-channel log band power (delta..gamma) + line length, logistic regression",
+            "test": evaluation_report(np.asarray(store.y)[split.test], probs, split.class_names)}
+  if is_main_process():
+    jsonio.write_json(path, result)
+  return result
 
 
 def write_report(report: Mapping[str, Any], stage_dirs: Mapping[str, Path], workdir: Path) -> None:

@@ -27,6 +27,7 @@ from matplotlib.figure import Figure
 
 from jclip_eeg import jsonio
 from jclip_eeg.errors import ConfigError
+from jclip_eeg import paper_results
 from jclip_eeg.metrics import format_report
 
 # Wall-clock fields of a train record: they differ between a resumed and an uninterrupted run.
@@ -84,25 +85,50 @@ def params_line(params: Mapping[str, int]) -> str:
   return ", ".join(f"{names[k]} {params[k] / 1e6:.3f} M" for k in names if k in params)
 
 
+def _summary_row(name: str, params: str, val_f1: float | None, test: Mapping[str, Any] | None,
+                 paper: Mapping[str, Any]) -> str:
+  """One line of the summary: the whole test fold (acc, macro / weighted F1, AUC), then the paper's protocol."""
+  full = [test.get(k) if test else None for k in ("accuracy", "f1_macro", "f1_weighted", "auc")]
+  return " ".join([f"{name:<24} {params:>9} {_fmt(val_f1, 7)}", *(_fmt(v, 8) for v in full),
+                   *(_fmt(paper.get(k), 8) for k in ("accuracy", "f1", "auc"))])
+
+
+def _fmt(value: float | None, width: int) -> str:
+  return ("-" if value is None else f"{value:.4f}").rjust(width)
+
+
 def final_table(report: Mapping[str, Any]) -> str:
-  """The printed end-of-run report: one block per stage, then a one-line-per-stage summary.
+  """The printed end-of-run report: one block per stage, then a one-line-per-model summary.
+
+  The summary has the stages, the band-power baseline and, for the paper's
+  datasets, its published Table I numbers ("paper (reported)"), each with the
+  whole test fold's scores (the headline) beside the paper's protocol.
 
   Args:
     report: the run's report.json content (`stages`: role -> stage result
-      with `params`, `best_step`, `best_val`, `test`).
+      with `params`, `best_step`, `best_val`, `test`; `baseline`; `data`).
   """
   blocks = []
-  summary = [f"{'stage':<8} {'params':>10} {'val F1':>7} {'test acc':>8} {'F1 macro':>8} "
-             f"{'F1 wtd':>7} {'AUC':>7}"]
+  summary = [f"{'model':<24} {'params':>9} {'val F1':>7} {'acc':>8} {'F1 macro':>8} {'F1 wtd':>8} {'AUC':>8} "
+             f"{'paper:acc':>8} {'F1':>8} {'AUC*':>8}"]
   for role, stage in report["stages"].items():
     test = stage["test"]
     title = (f"{role}: test fold ({test['n_samples']} windows), model of step {stage['best_step']} "
              f"(best validation macro F1 {stage['best_val']['f1_macro']:.4f})")
     blocks.append(format_report(test, title) + f"\nparameters: {params_line(stage['params'])}")
-    auc = "-" if test["auc"] is None else f"{test['auc']:.4f}"
-    summary.append(f"{role:<8} {stage['params']['total'] / 1e6:>9.3f}M {stage['best_val']['f1_macro']:>7.4f} "
-                   f"{test['accuracy']:>8.4f} {test['f1_macro']:>8.4f} {test['f1_weighted']:>7.4f} {auc:>7}")
-  return "\n\n".join(blocks + ["\n".join(summary)])
+    summary.append(_summary_row(role, f"{stage['params']['total'] / 1e6:.3f}M", stage["best_val"]["f1_macro"],
+                                test, test["paper"]))
+  if "baseline" in report:
+    summary.append(_summary_row("baseline (band power)", "-", None, report["baseline"]["test"],
+                                report["baseline"]["test"]["paper"]))
+  dataset = report.get("data", {}).get("dataset")
+  for role in report["stages"]:
+    if ("I", dataset, role) in paper_results.REPORTED:
+      summary.append(_summary_row(f"{role}: paper (reported)", "-", None, None,
+                                  paper_results.reported("I", dataset, role)))
+  notes = ["acc .. AUC: the whole test fold (macro F1, probability AUC); paper: the paper's protocol (binary: a "
+           "seeded 1:1 draw, seizure-class F1; AUC* from hard labels). README \"Two test protocols\"."]
+  return "\n\n".join(blocks + ["\n".join(summary + notes)])
 
 
 # ----------------------------------------------------------------------------- plots

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -13,8 +14,9 @@ from toy_run import toy_config
 
 from jclip_eeg.errors import ConfigError, DataError
 from jclip_eeg.eval import evaluate
+from jclip_eeg.metrics import PAPER_METRICS
 from jclip_eeg.runs import split as split_lib, stage as stage_lib
-from jclip_eeg.train import loop
+from jclip_eeg.train import loop, reporting
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -77,3 +79,19 @@ def test_script_error_is_one_line_with_status_2(tmp_path):
       env={**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(REPO)})
   assert done.returncode == 2
   assert done.stderr.strip().splitlines()[-1].startswith("evaluate: error: ") and "no teacher stage" in done.stderr
+
+
+def test_reports_carry_both_protocols_and_the_baseline(run):
+  report = run["report"]
+  for stage in report["stages"].values():
+    test, paper = stage["test"], stage["test"]["paper"]
+    assert set(PAPER_METRICS) | {"n_windows"} <= set(paper)
+    assert all(0 <= paper[m] <= 1 for m in PAPER_METRICS)
+    # The paper's binary protocol: every seizure window and as many background ones; its AUC is balanced accuracy.
+    assert paper["n_windows"] == 2 * test["per_class"][1]["support"]
+    assert paper["accuracy"] == pytest.approx(paper["auc"]) == pytest.approx((paper["recall"] + paper["specificity"]) / 2)
+  baseline = report["baseline"]["test"]
+  assert baseline["n_samples"] == report["data"]["test"]["windows"] and "paper" in baseline
+  assert json.loads((run["workdir"] / "baseline.json").read_text())["test"] == baseline
+  table = reporting.final_table(report)
+  assert "baseline (band power)" in table and "the paper's protocol" in table

@@ -6,11 +6,12 @@ import csv
 import json
 
 import pytest
+from toy_run import load_config_file, toy_config
 
+from jclip_eeg import config_lib, paper_results
 from jclip_eeg.errors import ConfigError
 from jclip_eeg.experiments import ablations
-from jclip_eeg import config_lib
-from toy_run import load_config_file, toy_config
+from jclip_eeg.experiments.tables import COLUMNS
 
 # The documented switches (jclip_eeg/experiments/ablations.py) on configs/demo.py: n_prompts 2, text trainable "prompts".
 _TEXT_ABSENT = {"train.alpha": 0.0, "model.prediction": "head", "model.text.enabled": False}
@@ -54,10 +55,11 @@ def test_runner_table(tmp_path_factory, fast_jax):
   tmp = tmp_path_factory.mktemp("ablations")
   base = toy_config(tmp, teacher_epochs=1)
   rows = ablations.run_ablations(base, tmp / "ab", names=("base_wp", "base_lp"))
-  assert [r["name"] for r in rows] == ["base_wp", "base_lp"]
-  for row in rows:
+  assert [r["name"] for r in rows] == ["base_wp", "base_lp", "baseline"]
+  for row in rows[:2]:
     result = json.loads((tmp / "ab" / row["name"] / "teacher" / "result.json").read_text())
-    assert row["f1"] == result["test"]["f1_macro"] and row["specificity"] == result["test"]["specificity"]
+    assert row["full_f1"] == result["test"]["f1_macro"] and row["full_specificity"] == result["test"]["specificity"]
+    assert row["paper_f1"] == result["test"]["paper"]["f1"]
     assert not (tmp / "ab" / row["name"] / "student").exists()
   # Base-WP builds no text tower: its parameters are the EEG encoder's and the CLIP head's (E x K + K + log sigma).
   embed, n_classes = base.model.embed_dim, len(base.data.class_names)
@@ -66,7 +68,16 @@ def test_runner_table(tmp_path_factory, fast_jax):
   assert rows[1]["params"] > rows[0]["params"] + 1000  # Base-LP has the (tiny) BERT
   with (tmp / "ab" / "ablation_table.csv").open() as f:
     table = list(csv.DictReader(f))
-  assert [r["label"] for r in table] == ["Base-WP", "Base-LP"]
-  assert [float(r["accuracy"]) for r in table] == [r["accuracy"] for r in rows]
+  assert [r["label"] for r in table] == ["Base-WP", "Base-LP", "band-power baseline"]
+  assert [float(r["full_accuracy"]) for r in table] == [r["full_accuracy"] for r in rows]
   markdown = (tmp / "ab" / "ablation_table.md").read_text()
-  assert f"| Base-LP (`base_lp`) | {100 * rows[1]['accuracy']:.2f} |" in markdown
+  assert f"| Base-LP (`base_lp`) | {100 * rows[1]['full_accuracy']:.2f} |" in markdown
+
+
+def test_table_lists_the_papers_row_after_each_variant(tmp_path):
+  row = {"name": "eeg_lp", "label": "EEG-LP", **{c: 0.5 for c in COLUMNS}}
+  markdown, _ = ablations.write_table([row], tmp_path / "t", "neonatal")
+  lines = markdown.read_text().splitlines()
+  published = paper_results.reported("II", "neonatal", "eeg_lp")
+  assert lines[2].startswith("| EEG-LP (`eeg_lp`) | 50.00 |")
+  assert lines[3].startswith("| EEG-LP: paper (reported) | - |") and f"{100 * published['specificity']:.2f}" in lines[3]

@@ -63,3 +63,22 @@ def test_split_errors(tmp_path):
     split_lib._check_parts({"test": np.arange(48)}, np.zeros(96, np.int64), ("normal", "seizure"), "here")
   with pytest.raises(DataError, match="the val part is empty"):
     split_lib._check_parts({"val": np.arange(0)}, np.zeros(96, np.int64), ("normal", "seizure"), "here")
+
+
+def test_named_test_groups_are_the_test_part(tmp_path):
+  store = write_tiny_store(tmp_path / "store", patients=6)
+  split = split_lib.load_split(_data(store, test_groups=("p2", "p4"), val_fraction=0.25))
+  assert split.description["test"]["patients"] == ["p2", "p4"]
+  assert not {"p2", "p4"} & set(split.description["train"]["patients"] + split.description["val"]["patients"])
+  assert split.description["val"]["patients"] and split.description["split"]["test_groups"] == ("p2", "p4")
+
+
+def test_named_test_groups_errors(tmp_path):
+  store = write_tiny_store(tmp_path / "store", patients=4, no_seizure=(3,))
+  with pytest.raises(DataError, match=r"names patient\(s\) \['p9'\] that the store does not have; its patients: "
+                                      "p0, p1, p2, p3"):
+    split_lib.load_split(_data(store, test_groups=("p9",)))
+  with pytest.raises(DataError, match="the test part holds only class 'normal'"):  # a background-only patient
+    split_lib.load_split(_data(store, test_groups=("p3",)))
+  with pytest.raises(ConfigError, match="split.by='window' must be 'recording' or 'patient'"):
+    split_lib.load_split(_data(store, by="window", test_groups=("p1",)))

@@ -12,12 +12,14 @@ from pathlib import Path
 
 import jax.numpy as jnp
 import ml_collections
+import numpy as np
 import pytest
 from steps_helpers import TinyState, tiny_state, write_tiny_store
 
 from jclip_eeg import config_lib, jsonio
 from jclip_eeg.data import loader
 from jclip_eeg.errors import ConfigError, TrainingDiverged
+from jclip_eeg.metrics import evaluation_report
 from jclip_eeg.runs import stage as stage_lib
 from jclip_eeg.runs.checkpoints import Checkpoints
 from jclip_eeg.train import loop, reporting
@@ -211,16 +213,20 @@ def test_resume_free_keys_are_exact_dotted_keys():
 # ----------------------------------------------------------------------------- data
 
 
-def test_report_table_lists_every_stage():
-  test = json.loads(json.dumps({
-      "n_samples": 4, "class_names": ["normal", "seizure"], "positive_class": "seizure", "accuracy": 0.75,
-      "precision_macro": 0.8, "precision_weighted": 0.8, "recall_macro": 0.7, "recall_weighted": 0.75,
-      "f1_macro": 0.7, "f1_weighted": 0.74, "specificity": 0.9, "auc": 0.8, "auc_micro": None, "auc_note": None,
-      "confusion_matrix": [[2, 0], [1, 1]],
-      "per_class": [{"name": n, "precision": 0.8, "recall": 0.7, "specificity": 0.9, "f1": 0.7, "auc": 0.8,
-                     "support": 2} for n in ("normal", "seizure")]}))
+def test_report_table_lists_every_stage_the_baseline_and_the_papers_rows():
+  y = np.array([0, 0, 0, 0, 1, 1])
+  probs = np.array([[0.9, 0.1], [0.8, 0.2], [0.6, 0.4], [0.3, 0.7], [0.2, 0.8], [0.7, 0.3]])
+  test = evaluation_report(y, probs, ("normal", "seizure"))
   stage = {"params": {"total": 2_000_000, "trainable": 10, "eeg_encoder": 1_000_000}, "best_step": 7,
            "best_val": {"f1_macro": 0.6}, "test": test}
-  table = reporting.final_table({"stages": {"teacher": stage, "student": dict(stage, best_step=3)}})
-  assert "teacher: test fold (4 windows), model of step 7" in table and "student: test fold" in table
+  report = {"stages": {"teacher": stage, "student": dict(stage, best_step=3)}, "baseline": {"test": test},
+            "data": {"dataset": "chbmit"}}
+  table = reporting.final_table(report)
+  assert "teacher: test fold (6 windows), model of step 7" in table and "student: test fold" in table
   assert "total 2.000 M, trainable 0.000 M, EEG encoder 1.000 M" in table
+  summary = table.split("\n\n")[-1].splitlines()
+  assert [line.split("  ")[0] for line in summary[1:6]] == [
+      "teacher", "student", "baseline (band power)", "teacher: paper (reported)", "student: paper (reported)"]
+  paper = test["paper"]
+  assert summary[1].split()[-3:] == [f"{paper['accuracy']:.4f}", f"{paper['f1']:.4f}", f"{paper['auc']:.4f}"]
+  assert summary[4].split()[-3:-1] == [f"{v:.4f}" for v in (0.9790, 0.9789)]  # Table I, CHB-MIT teacher

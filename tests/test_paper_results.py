@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from jclip_eeg.errors import ConfigError
-from jclip_eeg.experiments import paper_results as pr
+from jclip_eeg import paper_results as pr
 from jclip_eeg.metrics import classification_report
 
 HALF = 0.5e-4  # half a unit in the last printed digit, as a fraction
