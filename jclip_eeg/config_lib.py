@@ -230,13 +230,24 @@ def get_config(dataset: str, role: str, arg: str | None = None) -> ml_collection
 
 def load_config_file(path: str | os.PathLike[str], arg: str | None = None) -> ml_collections.ConfigDict:
   """`get_config(arg)` of the config file at `path`: what `--config path:arg` gives a script (for
-  notebooks, tests and the benchmarks)."""
+  notebooks, tests and the benchmarks).
+
+  Raises:
+    ConfigError: naming the file, when it is missing, does not run (a syntax
+      or import error) or has no `get_config`; `get_config`'s own ConfigError
+      for an argument it does not take.
+  """
   path = Path(path)
   if not path.is_file():
     raise ConfigError(f"{path}: no such config file")
   spec = importlib.util.spec_from_file_location(f"_config_{path.stem}", path)
   module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
+  try:
+    spec.loader.exec_module(module)
+  except Exception as error:  # the file's own bug: any exception, reported as one line naming it
+    raise ConfigError(f"{path}: the config file does not run ({type(error).__name__}: {error})") from None
+  if not callable(getattr(module, "get_config", None)):
+    raise ConfigError(f"{path}: not a config file (it defines no get_config(arg=None))")
   return module.get_config(arg)
 
 

@@ -11,3 +11,7 @@ class ConfigError(ValueError):
 
 class TrainingDiverged(RuntimeError):
   """The loss became NaN or infinite; the message names the step and the last good checkpoint."""
+
+
+class InUse(RuntimeError):
+  """Another process holds the lock of a workdir or store; the message names it (pid, host, command, since)."""

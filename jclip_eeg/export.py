@@ -101,7 +101,14 @@ def load(path: str | Path) -> ExportedModel:
     with zipfile.ZipFile(path) as archive:
       program = archive.read(_PROGRAM)
       metadata = json.loads(archive.read(_METADATA))
-  except (zipfile.BadZipFile, KeyError, json.JSONDecodeError) as error:
+  except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, OSError) as error:
     raise DataError(f"{path}: not an exported jclip-eeg model (a zip with {_PROGRAM} and {_METADATA}): "
                     f"{error}") from None
-  return ExportedModel(jax.export.deserialize(bytearray(program)), metadata)
+  try:
+    exported = jax.export.deserialize(bytearray(program))
+  except Exception as error:  # flatbuffers' own errors (struct.error, IndexError, ...) for a damaged program
+    raise DataError(f"{path}: its {_PROGRAM} is not a serialised jax.export program ({type(error).__name__}: "
+                    f"{error}); export the stage again") from None
+  if not isinstance(metadata, dict):
+    raise DataError(f"{path}: its {_METADATA} is not a JSON object; export the stage again")
+  return ExportedModel(exported, metadata)

@@ -29,6 +29,7 @@ flags.mark_flags_as_required(["config", "workdir"])
 
 
 def main(argv: list[str]) -> None:
+  cli.check_output(_WORKDIR.value, flag="--workdir", folder=True)
   ablations.run_ablations(_CONFIG.value, _WORKDIR.value, _ONLY.value)
   if loop.is_main_process():
     table = ablations.table_path(_WORKDIR.value)

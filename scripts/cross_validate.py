@@ -38,6 +38,7 @@ flags.mark_flags_as_required(["config", "workdir"])
 
 
 def main(argv: list[str]) -> None:
+  cli.check_output(_WORKDIR.value, flag="--workdir", folder=True)
   cross_validation.run_cross_validation(_CONFIG.value, _WORKDIR.value, by=_BY.value, k=_K.value,
                                         leave_one_out=_LEAVE_ONE_OUT.value)
   if loop.is_main_process():

@@ -53,6 +53,8 @@ _MERGE_GAP_S = flags.DEFINE_float("merge_gap_s", None, "Events this many seconds
 _STRIDE_S = flags.DEFINE_float("stride_s", 1.0, "Seconds between window starts.")
 _BLOCK_S = flags.DEFINE_float("block_s", 600.0, "Seconds of EEG read and filtered at once (bounds the memory).")
 flags.mark_flags_as_required(["model", "edf", "out"])
+for _name in ("stride_s", "block_s"):
+  flags.register_validator(_name, lambda seconds: seconds > 0, message=f"--{_name} must be > 0 seconds")
 
 
 def _settings(model: events.PostProcessing) -> events.PostProcessing:
@@ -73,7 +75,12 @@ def _write_annotations(out: Path, found: detection.Detection) -> list[Path]:
 
 
 def main(argv: list[str]) -> None:
-  edf_path, out = Path(_EDF.value), Path(_OUT.value)
+  edf_path, out = Path(_EDF.value), cli.check_output(_OUT.value, flag="--out")
+  for suffix in ("annotations.txt", "edfbrowser.xml", "scores.json"):
+    cli.check_output(events.sidecar(out, suffix), flag=f"--out (its {suffix})")
+  if _PLOT.value:
+    cli.check_output(_PLOT.value, flag="--plot")
+  _settings(events.PostProcessing())  # the post-processing flags are checked before any work
   reference = None
   if _ANNOTATIONS.value is not None:
     reference = events.reference_intervals(_ANNOTATIONS.value, edf_path, edf.read_header(edf_path).duration_s)

@@ -19,7 +19,8 @@ from __future__ import annotations
 from absl import flags
 
 from jclip_eeg import cli, jsonio
-from jclip_eeg.errors import ConfigError
+from jclip_eeg.data.prepare import existing_store
+from jclip_eeg.errors import ConfigError, DataError
 from jclip_eeg.eval import evaluate
 from jclip_eeg.metrics import format_report
 from jclip_eeg.runs import stage as stage_lib
@@ -40,15 +41,22 @@ def _store(workdir: str, stage: str) -> str | None:
   if _RAW.value is None:
     if _DATASET.value is not None:
       raise ConfigError("--dataset only applies to --raw")
+    store = _STORE.value or stage_lib.read_config(evaluate.stage_dir(workdir, stage)).data.store
+    if existing_store(store) is None:
+      named = "--store" if _STORE.value else f"the run's store (config.data.store of {workdir}/{stage})"
+      raise DataError(f"{store}: no prepared store there ({named}); pass --store with a store prepared by "
+                      "scripts/prepare_data.py, or --raw with a raw dataset folder to prepare")
     return _STORE.value
   data = stage_lib.read_config(evaluate.stage_dir(workdir, stage)).data
   dataset = _DATASET.value or data.dataset
-  out = _STORE.value or evaluate.raw_cache_dir(workdir, _RAW.value, dataset)
+  out = cli.check_output(_STORE.value or evaluate.raw_cache_dir(workdir, _RAW.value, dataset), flag="--store",
+                         folder=True)
   return str(evaluate.prepare_raw(data, _RAW.value, dataset, out))
 
 
 def main(argv: list[str]) -> None:
   workdir = _WORKDIR.value
+  cli.check_output(_OUT.value, flag="--out")
   stage = _STAGE.value or evaluate.default_stage(workdir)
   report = evaluate.evaluate_workdir(workdir, stage=stage, store=_store(workdir, stage), split=_SPLIT.value,
                                      progress=True)

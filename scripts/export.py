@@ -21,6 +21,7 @@ flags.mark_flags_as_required(["model", "out"])
 
 
 def main(argv: list[str]) -> None:
+  cli.check_output(_OUT.value, flag="--out")
   sizes = export.export_stage(_MODEL.value, _OUT.value, progress=True)
   cli.closing(f"wrote {_OUT.value}: {sizes['artefact'] / 1e6:.2f} MB (program {sizes['program'] / 1e6:.2f} MB; "
               f"the stage's checkpoints {sizes['checkpoint'] / 1e6:.2f} MB)",

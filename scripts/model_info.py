@@ -26,6 +26,8 @@ flags.mark_flags_as_required(["config"])
 
 
 def main(argv: list[str]) -> None:
+  if _OUT.value:
+    cli.check_output(_OUT.value, flag="--out")
   with tqdm.tqdm(total=3, desc="build, compile EEG and text towers", unit="step") as bar:
     info = model_info(_CONFIG.value, _BATCH.value, tick=bar.update)
   text = json.dumps(info, indent=2)

@@ -38,7 +38,7 @@ flags.mark_flags_as_required(["workdir"])
 
 def main(argv: list[str]) -> None:
   workdir = Path(_WORKDIR.value)
-  out = Path(_OUT.value) if _OUT.value else workdir / "plots"
+  out = cli.check_output(_OUT.value or workdir / "plots", flag="--out", folder=True)
   written = plots.draw_run(workdir, _STAGES.value, out, max_recordings=_MAX_RECORDINGS.value,
                            ecam_windows=_ECAM_WINDOWS.value, progress=True)
   cli.closing(f"wrote {len(written)} files into {out} (roc.png, confusion_matrices.png, ecam.png, timelines/)",

@@ -14,8 +14,11 @@ folder epilepsy2bids writes (default banana18).
 
 With --dataset synthetic an absent or empty --root is first filled with
 generated data. An interrupted run resumes where it stopped when rerun with
-the same arguments. Recordings that cannot be used are skipped and listed
-with the reason (--strict makes them fatal). Exit codes: jclip_eeg/cli.py.
+the same arguments. Recordings that cannot be used are skipped with a warning
+giving the reason, and listed in the store's store.json (--strict makes them
+fatal). An existing --out is kept only if it is the same preparation (else
+exit 2; --overwrite replaces it); a second preparation of the same --out while
+one runs exits 4. Exit codes: jclip_eeg/cli.py.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from absl import flags
 
 from jclip_eeg import cli
 from jclip_eeg.data import datasets, synthetic
-from jclip_eeg.data.prepare import DTYPES, existing_store, prepare_store
+from jclip_eeg.data.prepare import DTYPES, existing_preparation, prepare_store
 from jclip_eeg.data.windows import RULES
 from jclip_eeg.errors import ConfigError
 
@@ -83,22 +86,22 @@ def _config(dataset: str, options: dict[str, str]) -> str:
 
 
 def main(argv: list[str]) -> None:
-  out = Path(_OUT.value)
+  out = cli.check_output(_OUT.value, flag="--out", folder=True)
   options = _options()
-  store = None if _OVERWRITE.value else existing_store(out)
+  settings = dict(options=options, label_rule=_LABEL_RULE.value, dtype=_DTYPE.value)
+  store = None if _OVERWRITE.value else existing_preparation(_DATASET.value, _ROOT.value, out, **settings)
   if store is not None:
     cli.closing(f"{out} already exists (pass --overwrite to rebuild it):\n{store!r}")
     return
   if _DATASET.value == "synthetic":
     _generate_if_empty(Path(_ROOT.value))
-  store = prepare_store(_DATASET.value, _ROOT.value, out, options=options, workers=_WORKERS.value,
-                        label_rule=_LABEL_RULE.value, dtype=_DTYPE.value, strict=_STRICT.value,
-                        overwrite=_OVERWRITE.value, progress=_PROGRESS.value)
+  store = prepare_store(_DATASET.value, _ROOT.value, out, workers=_WORKERS.value, strict=_STRICT.value,
+                        overwrite=_OVERWRITE.value, progress=_PROGRESS.value, **settings)
   report = store.metadata["report"]
   skipped = store.metadata["skipped"]
   for entry in skipped:
     print(f"skipped {entry['path']}: {entry['reason']}")
-  cli.closing(f"{store!r}\n{report['hours']:g} h of EEG, {len(skipped)} file(s) skipped, dropped windows "
+  cli.closing(f"{store!r}\n{report['hours']:g} h of EEG, {len(skipped)} recording(s) skipped, dropped windows "
               f"{report['dropped'] or 'none'}, {report['run']['seconds']:g} s; wrote {out}",
               next_step=f"python scripts/train.py --config {_config(_DATASET.value, options)} "
                         f"--config.data.store={out}")

@@ -28,7 +28,7 @@ flags.mark_flags_as_required(["config"])
 
 def main(argv: list[str]) -> None:
   config = _CONFIG.value
-  workdir = _WORKDIR.value or config.workdir
+  workdir = str(cli.check_output(_WORKDIR.value or config.workdir, flag="--workdir", folder=True))
   report = loop.train_and_evaluate(config, workdir)
   if loop.is_main_process():
     print(reporting.final_table(report))

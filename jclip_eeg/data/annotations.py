@@ -76,6 +76,15 @@ def runs_to_events(mask: np.ndarray, label: str, step_s: float = 1.0) -> tuple[E
                for a, b in zip(edges[0::2], edges[1::2]))
 
 
+def read_lines(path: Path) -> list[str]:
+  """The lines of a text annotation file (bytes that are not UTF-8 become U+FFFD); DataError naming the file
+  when it cannot be read (missing, a folder, no permission)."""
+  try:
+    return path.read_text(errors="replace").splitlines()
+  except OSError as error:
+    raise DataError(f"{path}: cannot read the annotation file ({error.strerror or error})") from None
+
+
 def _check_interval(path: Path, where: str, start: float, end: float) -> None:
   if not (0.0 <= start < end):
     raise DataError(f"{path}: {where}: interval {start}-{end} s is empty or negative; "
@@ -110,7 +119,7 @@ def parse_chbmit_summary(path: str | Path, label: str = "seizure") -> dict[str, 
   """
   path = Path(path)
   files: list[_SummaryFile] = []
-  for number, raw in enumerate(path.read_text(errors="replace").splitlines(), start=1):
+  for number, raw in enumerate(read_lines(path), start=1):
     line = raw.strip()
     if match := _FILE_NAME.match(line):
       files.append(_SummaryFile(match.group(1), number))
@@ -166,7 +175,7 @@ def parse_tusz_csv(path: str | Path) -> Annotation:
   label are merged across channels (union), so `.csv` gives term-level events.
   """
   path = Path(path)
-  lines = path.read_text(errors="replace").splitlines()
+  lines = read_lines(path)
   extent = 0.0
   body = []
   for number, line in enumerate(lines, start=1):
@@ -199,7 +208,7 @@ def parse_tse(path: str | Path) -> Annotation:
   """
   path = Path(path)
   events = []
-  for number, line in enumerate(path.read_text(errors="replace").splitlines(), start=1):
+  for number, line in enumerate(read_lines(path), start=1):
     fields = line.split()
     if not fields or line.lstrip().lower().startswith("version"):
       continue
@@ -239,8 +248,7 @@ def parse_neonatal(path: str | Path) -> dict[str, np.ndarray]:
   cell followed by a value is an error.
   """
   path = Path(path)
-  with path.open(newline="") as handle:
-    rows = list(csv.reader(handle))
+  rows = list(csv.reader(read_lines(path)))
   if not rows or not all(cell.strip() for cell in rows[0]):
     raise DataError(f"{path}: first row must name every baby (ids 1..79), got {rows[:1]}")
   ids = [cell.strip() for cell in rows[0]]

@@ -199,14 +199,12 @@ def _read_layout(path: Path) -> _Layout:
 
   record_len = sum(spr)
   size = path.stat().st_size
-  if n_records == -1:  # allowed by the spec while recording: infer from the size
+  inferred = n_records == -1  # allowed by the spec while recording: infer from the size
+  if inferred:
     n_records = (size - header_bytes) // (2 * record_len)
   if n_records < 0:
     raise DataError(f"{path}: not a valid EDF file: {n_records} data records")
-  if size < header_bytes + 2 * record_len * n_records:
-    raise DataError(
-        f"{path}: truncated EDF file: the header promises {n_records} data records "
-        f"({header_bytes + 2 * record_len * n_records} bytes) but the file has {size} bytes")
+  _check_size(path, size, header_bytes + 2 * record_len * n_records, n_records, inferred)
 
   gains = (pmax - pmin) / (dmax - dmin)
   scale = np.array([_TO_MICROVOLTS.get(u.lower(), 1.0) for u in units])
@@ -222,6 +220,17 @@ def _read_layout(path: Path) -> _Layout:
       record_s=record_s, record_len=record_len, is_data=is_data, samples_per_record=tuple(spr),
       offsets=tuple(int(o) for o in np.cumsum([0] + spr[:-1])),
       gains=gains * scale, shifts=(pmin - gains * dmin) * scale)
+
+
+def _check_size(path: Path, size: int, expected: int, n_records: int, inferred: bool) -> None:
+  """DataError when the file is shorter or longer than its header says: a longer file holds data records the
+  header does not count (reading only the counted ones would silently drop the rest)."""
+  if size < expected:
+    raise DataError(f"{path}: truncated EDF file: the header promises {n_records} data records "
+                    f"({expected} bytes) but the file has {size} bytes")
+  if size > expected and not inferred:
+    raise DataError(f"{path}: inconsistent EDF header: it counts {n_records} data records ({expected} bytes) "
+                    f"but the file has {size} bytes; fix the 'number of data records' field (or set it to -1)")
 
 
 def _check_signals(path: Path, labels: Sequence[str], is_data: Sequence[bool],

@@ -18,8 +18,14 @@ deleted. After a successful commit the parts directory is removed.
 
 Recordings whose `load()` (or preprocessing) raises `DataError` are skipped
 with a warning and listed, with the reason, in the store metadata `skipped`
-together with the reader's own skipped files; `strict=True` makes the first
-one fatal. Store metadata also holds `dataset`, `options`, `label_rule`,
+together with the reader's own skipped files (also warned about);
+`strict=True` makes the first of either fatal.
+
+An existing store at `out` is kept only when it is the same preparation
+(dataset, options, root, label rule, window length, dtype, preprocessing);
+another one is refused (`overwrite=True` replaces it). One preparation at a
+time writes to `out`: a second is refused with `InUse`, naming the first
+(`locks.py`, lock file `.<out name>.lock` beside it). Store metadata also holds `dataset`, `options`, `label_rule`,
 `window_s`, `preprocessing` and a `report` (windows per class and per
 recording, dropped windows by reason, hours of EEG, flat channels, and under
 `report["run"]` the seconds taken and parts reused: the only part of a store
@@ -45,6 +51,7 @@ from typing import Any
 import numpy as np
 import tqdm
 
+from jclip_eeg import locks
 from jclip_eeg.data import datasets
 from jclip_eeg.data.preprocess import PreprocessSettings, preprocess
 from jclip_eeg.data.store import EpochStore, StoreWriter
@@ -105,7 +112,7 @@ def prepare_store(dataset: str, root: str | os.PathLike, out: str | os.PathLike,
     label_rule: "touch", "majority" or "center" (`windows.py`).
     window_s: window length in seconds.
     dtype: "float32" or "float16" for the stored windows.
-    strict: a recording that fails to load is an error instead of skipped.
+    strict: a file the reader skips, or a recording that fails to load, is an error instead of skipped.
     overwrite: replace an existing complete store (else it is returned as is).
     progress: show a tqdm progress bar.
 
@@ -114,20 +121,41 @@ def prepare_store(dataset: str, root: str | os.PathLike, out: str | os.PathLike,
 
   Raises:
     ConfigError: unknown dataset, option or setting.
-    DataError: unusable root, a failing recording with `strict`, no window left,
-      or `out` holding something that is not a store.
+    DataError: unusable root, a skipped file or failing recording with
+      `strict`, no window left, or `out` holding something that is not a
+      store or another preparation.
+    InUse: another preparation is writing to `out`.
   """
-  options = dict(options or {})
-  store = _store_to_keep(Path(out), overwrite)
+  reader, job, identity = _preparation(dataset, root, options, label_rule, window_s, dtype)
+  store = _store_to_keep(Path(out), overwrite, job, identity)
   if store is not None:
     return store
+  scan = reader.scan(root)
+  return write_store(scan, job, out, identity=identity, workers=workers, strict=strict,
+                     overwrite=overwrite, progress=progress)
+
+
+def existing_preparation(dataset: str, root: str | os.PathLike, out: str | os.PathLike, *,
+                         options: Mapping[str, Any] | None = None, label_rule: str = "touch",
+                         window_s: float = 1.0, dtype: str = "float32") -> EpochStore | None:
+  """The complete store at `out` if it is this preparation (`prepare_store`'s arguments), None when `out` is
+  absent or empty.
+
+  Raises:
+    DataError: `out` holds another preparation, or something that is not a store.
+  """
+  _, job, identity = _preparation(dataset, root, options, label_rule, window_s, dtype)
+  return _store_to_keep(Path(out), False, job, identity)
+
+
+def _preparation(dataset: str, root: str | os.PathLike, options: Mapping[str, Any] | None, label_rule: str,
+                 window_s: float, dtype: str) -> tuple[datasets.Dataset, Job, dict[str, Any]]:
+  """(reader, job, identity) of a preparation: everything that decides the store's windows."""
+  options = dict(options or {})
   reader = datasets.get(dataset, **options)
   job = Job(spec=reader.spec, preprocess=PreprocessSettings.for_spec(reader.spec),
             label_rule=label_rule, window_s=window_s, dtype=dtype)
-  scan = reader.scan(root)
-  identity = {"dataset": dataset, "options": options, "root": str(Path(root).resolve())}
-  return write_store(scan, job, out, identity=identity, workers=workers, strict=strict,
-                     overwrite=overwrite, progress=progress)
+  return reader, job, {"dataset": dataset, "options": options, "root": str(Path(root).resolve())}
 
 
 def write_store(scan: ScanResult, job: Job, out: str | os.PathLike, *,
@@ -138,14 +166,32 @@ def write_store(scan: ScanResult, job: Job, out: str | os.PathLike, *,
   `identity` (JSON-serialisable: dataset name, options, root) is saved in the
   metadata and, with `job`, keys the resumable parts.
   """
-  started = time.perf_counter()
   out = Path(out)
-  store = _store_to_keep(out, overwrite)
-  if store is not None:
-    return store
+  with locks.hold(out.parent / f".{out.name}.lock", what=f"store {out}"):
+    store = _store_to_keep(out, overwrite, job, identity)
+    if store is not None:
+      return store
+    _check_scan(scan, job, strict)
+    return _write_parts_and_commit(scan, job, out, identity, workers, strict, overwrite, progress)
+
+
+def _check_scan(scan: ScanResult, job: Job, strict: bool) -> None:
+  """Warns about each file the reader skipped; DataError when nothing is usable, or for a skip with `strict`."""
+  for path, reason in scan.skipped:
+    _log.warning("skipping %s: %s", path, reason)
+  if strict and scan.skipped:
+    path, reason = scan.skipped[0]
+    raise DataError(f"{path}: {reason} ({len(scan.skipped)} file(s) unusable; strict mode: rerun without "
+                    "--strict to skip them)")
   if not scan.recordings:
     raise DataError(f"no usable recordings for {job.spec.name!r}; "
                     f"skipped: {_describe_skipped(scan.skipped)}")
+
+
+def _write_parts_and_commit(scan: ScanResult, job: Job, out: Path, identity: Mapping[str, Any],
+                            workers: int | None, strict: bool, overwrite: bool, progress: bool) -> EpochStore:
+  """Prepares the recordings not yet in the parts directory, then commits the store (module docstring)."""
+  started = time.perf_counter()
   parts = _parts_dir(out, job, identity)
   paths = [parts / _part_name(r) for r in scan.recordings]
   todo = [(r, p) for r, p in zip(scan.recordings, paths) if not p.exists()]
@@ -168,13 +214,37 @@ def write_store(scan: ScanResult, job: Job, out: str | os.PathLike, *,
   return store
 
 
-def _store_to_keep(out: Path, overwrite: bool) -> EpochStore | None:
-  """The existing store at `out` unless `overwrite`; DataError when `out` is not a store."""
+def _store_to_keep(out: Path, overwrite: bool, job: Job, identity: Mapping[str, Any]) -> EpochStore | None:
+  """The existing store at `out` unless `overwrite`; DataError when `out` is not a store or another
+  preparation."""
   store = existing_store(out)
   if store is None or overwrite:
     return None
+  wanted, found = _settings_record(job, identity), _stored_settings(store, job)
+  different = [f"{key}={found.get(key)!r} (this preparation: {value!r})" for key, value in wanted.items()
+               if found.get(key) != value]
+  if different:
+    raise DataError(f"{out}: holds a store prepared with other settings: {'; '.join(different)}. Choose another "
+                    "output directory, or pass --overwrite (overwrite=True) to replace it")
   _log.info("%s already exists (pass overwrite=True / --overwrite to rebuild it)", out)
   return store
+
+
+def _settings_record(job: Job, identity: Mapping[str, Any]) -> dict[str, Any]:
+  """What decides a store's windows, as JSON types (tuples become lists)."""
+  record = {**identity, "label_rule": job.label_rule, "window_s": job.window_s, "dtype": job.dtype,
+            "preprocessing": dataclasses.asdict(job.preprocess)}
+  return json.loads(json.dumps(record))
+
+
+def _stored_settings(store: EpochStore, job: Job) -> dict[str, Any]:
+  """`_settings_record` of an existing store, from its metadata and window dtype."""
+  meta = store.metadata
+  preprocessing = meta.get("preprocessing") or {}
+  record = {key: meta.get(key) for key in ("dataset", "options", "root", "label_rule", "window_s")}
+  record |= {"dtype": str(store.x.dtype),
+             "preprocessing": {key: preprocessing.get(key) for key in dataclasses.asdict(job.preprocess)}}
+  return json.loads(json.dumps(record))
 
 
 # ----------------------------------------------------------------------------- one recording
@@ -200,6 +270,9 @@ def _windows_of(recording: Recording, job: Job) -> tuple[dict[str, np.ndarray], 
   pre = preprocess(signals, job.preprocess, source=recording.source,
                    is_segment=recording.is_segment)
   n_samples = pre.data.shape[1]
+  if not recording.is_segment and n_samples < job.window_s * pre.sfreq:
+    raise DataError(f"{recording.source}: {signals.duration_s:g} s of EEG, shorter than one {job.window_s:g}-s "
+                    "window")
   common = dict(window_s=job.window_s, source=recording.source)
   if recording.is_segment:
     plan = segment_plan(n_samples, pre.sfreq, recording.events, job.spec.class_names, **common)

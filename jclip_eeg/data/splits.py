@@ -63,12 +63,7 @@ def make_folds(data: EpochStore | Mapping[str, np.ndarray], by: str = "window", 
     DataError: fewer groups than k (or than 2 left for validation), or a
       class without windows in some fold's training part.
   """
-  if by not in SPLIT_BY:
-    raise ConfigError(f"split by: {by!r}; expected one of {', '.join(SPLIT_BY)}")
-  if k < 2:
-    raise ConfigError(f"k: {k}; expected at least 2 folds")
-  if not 0 <= val_fraction < 1:
-    raise ConfigError(f"val_fraction: {val_fraction}; expected a fraction in [0, 1)")
+  check_settings(by, k, val_fraction)
   y, groups, classes = _arrays(data, by)
   if groups is None:
     warnings.warn("window-wise folds (the paper's protocol): overlapping and neighbouring "
@@ -86,6 +81,16 @@ def make_folds(data: EpochStore | Mapping[str, np.ndarray], by: str = "window", 
     folds.append(_fold(rest, test, y, groups, classes, val_fraction, seed, by, f"fold {i} of {k}"))
   check_folds(folds, len(y), groups)
   return folds
+
+
+def check_settings(by: str, k: int, val_fraction: float) -> None:
+  """ConfigError for `make_folds` settings that cannot cut folds, before any data is read."""
+  if by not in SPLIT_BY:
+    raise ConfigError(f"split by: {by!r}; expected one of {', '.join(SPLIT_BY)}")
+  if k < 2:
+    raise ConfigError(f"k: {k}; expected at least 2 folds")
+  if not 0 <= val_fraction < 1:
+    raise ConfigError(f"val_fraction: {val_fraction}; expected a fraction in [0, 1)")
 
 
 def named_fold(store: EpochStore, by: str, test_groups: Sequence[str], *, seed: int = 0,

@@ -78,6 +78,20 @@ class EpochStore:
         raise DataError(f"{self.path / (name + '.npy')}: {getattr(self, name).shape[0]} rows, "
                         f"store.json says {n}")
 
+  def check_finite(self, rows: np.ndarray | None = None, chunk: int = 4096) -> None:
+    """DataError naming the store and the first rows among `rows` (default: all) whose windows hold NaN or inf.
+
+    Reads the windows `chunk` rows at a time (a store can be larger than memory).
+    """
+    rows = np.arange(len(self)) if rows is None else np.sort(np.asarray(rows))
+    bad = [part[~np.isfinite(self.x[part]).all(axis=(1, 2))] for part in
+           (rows[i:i + chunk] for i in range(0, len(rows), chunk))]
+    bad = np.concatenate(bad) if bad else np.zeros(0, np.int64)
+    if bad.size:
+      shown = ", ".join(map(str, bad[:10].tolist())) + (f", ... ({bad.size} in all)" if bad.size > 10 else "")
+      raise DataError(f"{self.path / 'x.npy'}: windows of rows {shown} hold NaN or inf values; the store is "
+                      "damaged or was not written by scripts/prepare_data.py: prepare it again (--overwrite)")
+
   def _array(self, name: str) -> np.ndarray:
     return np.load(self.path / f"{name}.npy", mmap_mode="r")
 

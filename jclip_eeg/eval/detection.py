@@ -253,6 +253,9 @@ def detect(predictor: Predictor, edf_path: str | Path, settings: PostProcessing 
   reader = montages.MontageBlocks(edf_path, input_montage(meta))
   prep = PreprocessSettings(sfreq=float(meta["sfreq"]), band_hz=tuple(meta["band_hz"]))
   window = int(meta["window_samples"])
+  if reader.n_samples / reader.sfreq < window / prep.sfreq:
+    raise DataError(f"{reader.path}: {reader.n_samples / reader.sfreq:g} s of EEG, shorter than the model's "
+                    f"{window / prep.sfreq:g}-s window")
   stride = max(1, round(stride_s * prep.sfreq))
   probs = window_probabilities(preprocessed_blocks(reader, prep, block_s, progress), window, stride,
                                predictor.predict)

@@ -203,7 +203,7 @@ def read_tsv(path: str | Path) -> tuple[list[DetectedEvent], float]:
   path = Path(path)
   if not path.is_file():
     raise DataError(f"{path}: events.tsv not found")
-  with open(path, newline="") as f:
+  with open(path, newline="", errors="replace") as f:
     reader = csv.DictReader(f, delimiter="\t")
     missing = [c for c in _REQUIRED if c not in (reader.fieldnames or ())]
     if missing:

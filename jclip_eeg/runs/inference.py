@@ -28,6 +28,8 @@ from jax.sharding import Mesh
 
 from jclip_eeg import sharding
 from jclip_eeg.data import loader
+from jclip_eeg.data.store import EpochStore
+from jclip_eeg.errors import DataError
 from jclip_eeg.metrics import evaluation_report
 from jclip_eeg.models.clip import forward, prediction_logits
 
@@ -128,8 +130,17 @@ def _global_order(local: np.ndarray) -> np.ndarray:
 def evaluate_rows(predictor: Predictor, store: str, rows: np.ndarray, class_names: tuple[str, ...], *,
                   batch_size: int, progress: bool = False) -> dict[str, Any]:
   """`metrics.evaluation_report` (the whole fold, and the paper's protocol under `paper`) of the windows `rows`, plus
-  `loss` (mean CE of the predicted probabilities)."""
+  `loss` (mean CE of the predicted probabilities).
+
+  Raises DataError for non-finite probabilities, naming the store rows whose windows hold NaN / inf, or else
+  the rows whose probabilities are not finite.
+  """
   y, probs = predict_rows(predictor, store, rows, batch_size=batch_size, progress=progress)
+  nonfinite = ~np.isfinite(probs).all(axis=1)
+  if nonfinite.any():
+    EpochStore(store).check_finite(np.asarray(rows)[nonfinite])
+    raise DataError(f"{store}: the model's probabilities are NaN or inf for rows {np.asarray(rows)[nonfinite][:10]} "
+                    "(finite windows): its weights are damaged or it diverged")
   report = evaluation_report(y, probs, class_names)
   report["loss"] = float(-np.mean(np.log(np.maximum(probs[np.arange(len(y)), y], 1e-12))))
   return report

@@ -24,7 +24,7 @@ import numpy as np
 
 from jclip_eeg.data import datasets, loader, synthetic
 from jclip_eeg.data.prepare import existing_store, prepare_store
-from jclip_eeg.data.splits import make_folds, named_fold
+from jclip_eeg.data.splits import check_settings as check_fold_settings, make_folds, named_fold
 from jclip_eeg.data.store import EpochStore
 from jclip_eeg.errors import ConfigError, DataError
 
@@ -64,7 +64,7 @@ def missing_store_message(data: ml_collections.ConfigDict) -> str:
   raw = "" if Path(data.root).is_dir() else (
       f"The raw data is not at config.data.root={data.root} either; download "
       f"{datasets.get(data.dataset).download} there (or set --config.data.root). ")
-  return (f"config.data.store={data.store}: no prepared store. {raw}Prepare it with\n  {prepare_command(data)}\n"
+  return (f"config.data.store={data.store}: no prepared store. {raw}Prepare it with `{prepare_command(data)}`, "
           "or point --config.data.store at an existing store.")
 
 
@@ -131,6 +131,10 @@ def _check_parts(parts: Mapping[str, np.ndarray], y: np.ndarray, class_names: tu
 
 def check_split_settings(split: ml_collections.ConfigDict) -> None:
   """ConfigError for split settings that cannot cut a fold (checked before anything is written)."""
+  try:
+    check_fold_settings(split.by, split.k, split.val_fraction)
+  except ConfigError as error:
+    raise ConfigError(f"config.data.split: {error}") from None
   if split.val_fraction <= 0:
     raise ConfigError(f"config.data.split.val_fraction={split.val_fraction}: model selection needs a "
                       "validation part (> 0)")

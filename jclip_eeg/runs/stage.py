@@ -33,8 +33,8 @@ from jclip_eeg import jsonio, sharding
 from jclip_eeg.data import datasets
 from jclip_eeg.errors import ConfigError, DataError
 from jclip_eeg.models.clip import build_model, trainable_filter
-from jclip_eeg.runs.checkpoints import Checkpoints
-from jclip_eeg.runs.inference import Predictor, Weights
+from jclip_eeg.runs.checkpoints import Checkpoints, UnreadableCheckpoint
+from jclip_eeg.runs.inference import Predictor, Weights, fingerprint
 
 STAGES = ("teacher", "student")
 CONFIG, RESULT, TEXT_FEATURES, TEACHER = "config.json", "result.json", "class_text_features.npy", "teacher.json"
@@ -44,21 +44,34 @@ def is_finished(stage_dir: str | Path) -> bool:
   return (Path(stage_dir) / RESULT).is_file()
 
 
+def _read_record(path: Path, required: tuple[str, ...] = ()) -> dict[str, Any]:
+  """A JSON object the stage wrote; DataError naming the file when it does not parse or lacks `required` keys."""
+  try:
+    record = jsonio.read_json(path)
+  except (OSError, ValueError) as error:
+    raise DataError(f"{path}: unreadable ({error}); the stage directory is damaged") from None
+  missing = [key for key in required if not isinstance(record, dict) or key not in record]
+  if missing:
+    raise DataError(f"{path}: lacks {missing}; the stage directory is damaged")
+  return record
+
+
 def read_config(stage_dir: str | Path) -> ml_collections.ConfigDict:
   """The stage's run config (`<stage>/config.json`)."""
   path = Path(stage_dir) / CONFIG
   if not path.is_file():
     raise ConfigError(f"{path}: missing; {Path(stage_dir)} is not a stage trained by scripts/train.py")
-  return ml_collections.ConfigDict(jsonio.read_json(path))
+  return ml_collections.ConfigDict(_read_record(path, ("data", "model", "train")))
 
 
-def read_result(stage_dir: str | Path) -> dict[str, Any]:
-  """The result.json of a finished stage; ConfigError naming the directory when it is not finished."""
+def read_result(stage_dir: str | Path, required: tuple[str, ...] = ()) -> dict[str, Any]:
+  """The result.json of a finished stage; ConfigError naming the directory when it is not finished,
+  DataError when it does not parse or lacks a `required` key."""
   stage_dir = Path(stage_dir)
   if not ((stage_dir / CONFIG).is_file() and is_finished(stage_dir)):
     raise ConfigError(f"{stage_dir}: no finished stage ({CONFIG} and {RESULT} expected, e.g. runs/demo/student); "
                       "train it with scripts/train.py")
-  return jsonio.read_json(stage_dir / RESULT)
+  return _read_record(stage_dir / RESULT, required)
 
 
 def initial_weights(config: ml_collections.ConfigDict, mesh: Mesh) -> tuple[nnx.GraphDef, Weights]:
@@ -146,29 +159,38 @@ def load(stage_dir: str | Path, mesh: Mesh | None = None) -> FinishedStage:
     mesh: where to place the weights (default: one device, for inference).
   Raises:
     ConfigError: not a finished stage.
-    DataError: its best checkpoint or class-text features cannot be read.
+    DataError: its best checkpoint or class-text features cannot be read, or
+      the weights there are not those result.json records (their fingerprint).
   """
   stage_dir = Path(stage_dir)
-  result = read_result(stage_dir)
+  result = read_result(stage_dir, ("best_step", "fingerprint"))
   config = read_config(stage_dir)
   mesh = mesh or sharding.make_mesh(jax.devices()[:1])
   graphdef, template = initial_weights(config, mesh)
-  checkpoints = Checkpoints(stage_dir / "checkpoints")
   try:
-    weights = checkpoints.restore_weights(result["best_step"], template)
-  finally:
-    checkpoints.close()
+    checkpoints = Checkpoints(stage_dir / "checkpoints", read_only=True)
+    try:
+      weights = checkpoints.restore_weights(result["best_step"], template)
+    finally:
+      checkpoints.close()
+  except UnreadableCheckpoint as error:
+    raise DataError(f"{error}; restore {stage_dir} from a backup, or train the stage again") from None
+  found = fingerprint(weights)
+  if found != result["fingerprint"]:
+    raise DataError(f"{checkpoints.directory}/{result['best_step']}: its weights are not the ones {RESULT} records "
+                    f"(fingerprint {found[:12]}, recorded {result['fingerprint'][:12]}): the "
+                    "checkpoint was damaged or replaced after training; retrain the stage or restore its folder")
   return FinishedStage(stage_dir, config, result, graphdef, weights, read_text_features(stage_dir, mesh), mesh)
 
 
 def teacher_record(teacher_dir: Path) -> dict[str, Any]:
   """{"directory", "fingerprint"} of a finished teacher: what a student records of the teacher it learns from."""
-  return {"directory": str(teacher_dir), "fingerprint": read_result(teacher_dir)["fingerprint"]}
+  return {"directory": str(teacher_dir), "fingerprint": read_result(teacher_dir, ("fingerprint",))["fingerprint"]}
 
 
 def check_teacher(student_dir: Path, teacher_dir: Path) -> None:
   """ConfigError when the finished teacher at `teacher_dir` is not the one the student at `student_dir` records."""
-  recorded = jsonio.read_json(student_dir / TEACHER)
+  recorded = _read_record(student_dir / TEACHER, ("directory", "fingerprint"))
   found = teacher_record(teacher_dir)
   if found["fingerprint"] != recorded["fingerprint"]:
     raise ConfigError(

@@ -13,12 +13,20 @@ config, checkpoints, class-text features, result.json) plus
 same one, up to `config_lib.RESUME_FREE_KEYS`), `report.json`,
 `training_curves.png` and `confusion_matrices.png`.
 
+Before anything is written, every check that needs no training runs
+(`check_run_config`, `check_run_data`): config values, the model traced
+abstractly, the split and a batch of every stage; then the run takes the
+workdir's lock (`locks.py`: a second run on the same workdir is refused,
+naming the first) and claims the workdir.
+
 Model selection uses the validation part of the training folds only: a
 checkpoint is saved at every evaluation with its validation macro F1, and the
 best one is evaluated ONCE on the test fold when the stage ends. Restarting
 the same command after a crash or `kill -9` resumes from the latest
 checkpoint (state, RNG and data position), so it ends exactly as an
-uninterrupted run would; finished stages are not run again.
+uninterrupted run would; finished stages are not run again. A damaged
+checkpoint is set aside with a warning and the run resumes from the newest
+intact one (`Checkpoints.resume`), still exactly.
 
 A student stage with `train.teacher_cache` (on in every student config)
 computes its frozen teacher's logits of every window it will draw before its
@@ -40,6 +48,7 @@ non-finite loss found in a fetched interval stops the run with
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 import logging
@@ -55,13 +64,14 @@ import numpy as np
 import tqdm
 from flax import nnx
 
-from jclip_eeg import config_lib, flops, jsonio, sharding
+from jclip_eeg import config_lib, flops, jsonio, locks, sharding
 from jclip_eeg.data import loader
-from jclip_eeg.errors import ConfigError, TrainingDiverged
 from jclip_eeg.data.store import EpochStore
+from jclip_eeg.data.windows import check_rule
+from jclip_eeg.errors import ConfigError, TrainingDiverged
 from jclip_eeg.eval import baseline, plots, tuning
 from jclip_eeg.metrics import evaluation_report
-from jclip_eeg.models.clip import build_model, count_params, trainable_filter
+from jclip_eeg.models.clip import build_model, count_params, forward, prediction_logits, trainable_filter
 from jclip_eeg.runs import inference, split as split_lib, stage as stage_lib
 from jclip_eeg.runs.checkpoints import Checkpoints
 from jclip_eeg.runs.split import DataSplit
@@ -201,12 +211,17 @@ class Schedule:
   log_every: int
   eval_every: int
 
-  @classmethod
-  def of(cls, config: ml_collections.ConfigDict, split: DataSplit) -> Schedule:
-    train = config.train
+  @staticmethod
+  def check(train: ml_collections.ConfigDict) -> None:
+    """ConfigError for config.train step settings that make no schedule."""
     if train.epochs < 1 or train.log_every_steps < 1 or train.eval_every_steps < 0:
       raise ConfigError(f"config.train: epochs={train.epochs} and log_every_steps={train.log_every_steps} "
                         f"must be >= 1, eval_every_steps={train.eval_every_steps} >= 0 (0 = every epoch)")
+
+  @classmethod
+  def of(cls, config: ml_collections.ConfigDict, split: DataSplit) -> Schedule:
+    train = config.train
+    cls.check(train)
     per_epoch = loader.steps_per_epoch(split.store, split.train, batch_size=train.batch_size,
                                        balanced=config.data.balanced)
     return cls(per_epoch, train.epochs * per_epoch, train.log_every_steps, train.eval_every_steps or per_epoch)
@@ -250,10 +265,12 @@ class _Throughput:
 def _check_finite(sums: Mapping[str, float], step: int, role: str, ckpt: Checkpoints) -> None:
   if sums["nonfinite"] > 0 or not np.isfinite(sums["loss"]):
     ckpt.wait()
+    latest = ckpt.latest_step()
+    kept = "no checkpoint was saved yet" if latest is None else \
+        f"the last good checkpoint is step {latest} in {ckpt.directory}"
     raise TrainingDiverged(
-        f"{role}: non-finite loss in the steps up to {step}; stopped without saving. The last good "
-        f"checkpoint is step {ckpt.latest_step()} in {ckpt.directory}. Lower config.optimizer.learning_rate "
-        "or set config.optimizer.grad_clip_norm, then rerun in a fresh workdir")
+        f"{role}: non-finite loss in the steps up to {step}; stopped without saving, {kept}. Lower "
+        "config.optimizer.learning_rate or set config.optimizer.grad_clip_norm, then rerun in a fresh workdir")
 
 
 def _train(role: str, config: ml_collections.ConfigDict, state: steps.TrainState, step_fn: Callable,
@@ -361,8 +378,7 @@ def run_stage(role: str, config: ml_collections.ConfigDict, stage_dir: Path, spl
   predictor = _predictor_of(built, config, mesh, None if teacher_stage is None else teacher_stage.text_features)
   # -- checkpoint restore
   ckpt = Checkpoints(stage_dir / "checkpoints", keep=config.train.keep_checkpoints)
-  start = ckpt.latest_step()
-  state = built.state if start is None else ckpt.restore(start, built.state, batches)
+  start, state = ckpt.resume(built.state, batches)
   log = reporting.MetricsLog(stage_dir / "metrics.jsonl", resume_step=start,
                              tensorboard=config.train.tensorboard) if is_main_process() else None
   if start is not None:
@@ -382,8 +398,12 @@ def run_stage(role: str, config: ml_collections.ConfigDict, stage_dir: Path, spl
   step_fn = step_fn.compile(state, first)  # once, ahead of time: its compilation is never timed as a step
   compile_seconds = time.perf_counter() - started
   throughput = _Throughput(config.train.batch_size, flops.compiled_flops(step_fn.jitted), flops.peak_tflops())
-  state = _train(role, config, state, step_fn, itertools.chain([first], sharded), schedule, start or 0,
-                 on_eval, ckpt, log, throughput)
+  try:
+    state = _train(role, config, state, step_fn, itertools.chain([first], sharded), schedule, start or 0,
+                   on_eval, ckpt, log, throughput)
+  except TrainingDiverged:
+    EpochStore(split.store).check_finite(split.train)  # non-finite windows are the data's fault, not the rate's
+    raise
   ckpt.wait()
   train_seconds = time.perf_counter() - started
   # -- evaluate: the best validation checkpoint, once on the test fold
@@ -416,15 +436,73 @@ def run_stage(role: str, config: ml_collections.ConfigDict, stage_dir: Path, spl
 # ============================================================================= the run
 
 
-def check_run_config(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh
+def _check_model(role: str, config: ml_collections.ConfigDict, teacher_embed_dim: int | None) -> None:
+  """ConfigError / DataError for a model config that cannot be built or run: the model is built and run on
+  one window abstractly (`jax.eval_shape`: shapes only, nothing computed)."""
+  n_classes = len(config.data.class_names)
+
+  trainable_filter(config.model)
+
+  def outputs() -> jax.Array:
+    model = build_model(config, rngs=nnx.Rngs(0))
+    x = jnp.zeros((1, config.data.n_channels, config.data.n_times), jnp.float32)
+    features = None if role == "teacher" else jnp.zeros((n_classes, teacher_embed_dim), jnp.float32)
+    return prediction_logits(forward(model, x, features), config.model.prediction)
+
+  jax.eval_shape(outputs)
+
+
+def _check_train_settings(role: str, config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh) -> None:
+  train = config.train
+  for field in ("batch_size", "eval_batch_size"):
+    sharding.check_batch_size(train[field], mesh, what=f"{role} config.train.{field}")
+  Schedule.check(train)
+  if train.keep_checkpoints < 1 or train.seed < 0 or not 0 <= train.alpha <= 1:
+    raise ConfigError(f"{role} config.train: keep_checkpoints={train.keep_checkpoints} must be >= 1, "
+                      f"seed={train.seed} >= 0 and alpha={train.alpha} in [0, 1]")
+  if role == "student" and not train.temperature > 0:
+    raise ConfigError(f"student config.train.temperature={train.temperature} must be > 0")
+
+
+def check_run_config(config: ml_collections.ConfigDict, workdir: Path, mesh: jax.sharding.Mesh
                      ) -> list[tuple[str, ml_collections.ConfigDict]]:
-  """The stages of `config` after every check that needs no data; nothing is written before it passes."""
+  """The stages of `config` after every check that needs no data; nothing is written before it passes.
+
+  A student learning from another workdir's teacher also needs that teacher
+  finished, on the same store and split.
+  """
   stages = stage_configs(config)
   split_lib.check_split_settings(config.data.split)
+  check_rule(config.data.label_rule)
+  teacher_embed_dim = config.model.embed_dim
   for role, stage_config in stages:
-    for field in ("batch_size", "eval_batch_size"):
-      sharding.check_batch_size(stage_config.train[field], mesh, what=f"{role} config.train.{field}")
+    _check_train_settings(role, stage_config, mesh)
+    if role == "student" and stage_config.get("teacher_workdir"):
+      teacher = teacher_dir(stage_config, workdir)
+      stage_lib.read_result(teacher)
+      _check_same_data(teacher, stage_config)
+      teacher_embed_dim = stage_lib.read_config(teacher).model.embed_dim
+    if role == "student" and stage_config.model.teacher_embed_dim != teacher_embed_dim:
+      raise ConfigError(f"student config.model.teacher_embed_dim={stage_config.model.teacher_embed_dim}, but its "
+                        f"teacher's model.embed_dim is {teacher_embed_dim}: they must be equal")
+    _check_model(role, stage_config, teacher_embed_dim)
   return stages
+
+
+def check_run_data(stages: list[tuple[str, ml_collections.ConfigDict]], split: DataSplit) -> None:
+  """The checks that need the split: a training batch fits in an epoch, the optimiser's schedule, the loader's
+  settings."""
+  for _, stage_config in stages:
+    steps.make_optimizer(stage_config, Schedule.of(stage_config, split).total)
+    loader.eval_batches(split.store, split.val, batch_size=stage_config.train.eval_batch_size,
+                        worker_count=stage_config.data.worker_count, prefetch=stage_config.data.prefetch)
+
+
+def hold_workdir(workdir: Path) -> contextlib.AbstractContextManager[None]:
+  """The workdir's lock (`locks.hold`), taken by the main process."""
+  if not is_main_process():
+    return contextlib.nullcontext()
+  return locks.hold(workdir / locks.LOCK_FILE, what=f"workdir {workdir}")
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -> dict[str, Any]:
@@ -435,17 +513,25 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     teacher), `data` (the split), `workdir`.
   Raises:
     ConfigError, DataError: unusable config or data (the message says which field / file).
+    InUse: another run holds the workdir.
     TrainingDiverged: the loss became non-finite.
   """
-  # -- setup
+  # -- setup: every check, then the workdir's lock
   sharding.initialize_distributed(config)
   workdir = Path(workdir)
   mesh = sharding.make_mesh()
-  stages = check_run_config(config, mesh)
-  claim_workdir(config, workdir / "config.json")
+  stages = check_run_config(config, workdir, mesh)
   _note_stand_ins(config)
-  # -- data
   split = split_lib.load_split(config.data)
+  check_run_data(stages, split)
+  with hold_workdir(workdir):
+    return _run_stages(config, workdir, stages, split, mesh)
+
+
+def _run_stages(config: ml_collections.ConfigDict, workdir: Path, stages: list[tuple[str, ml_collections.ConfigDict]],
+                split: DataSplit, mesh: jax.sharding.Mesh) -> dict[str, Any]:
+  """`train_and_evaluate` once its checks passed and its lock is held."""
+  claim_workdir(config, workdir / "config.json")
   # -- the stages
   results, stage_dirs = {}, {}
   for role, stage_config in stages:

@@ -48,8 +48,8 @@ def _fake(tmp_path: Path, i: int, *, error: str | None = None) -> Recording:
                    functools.partial(_fake_load, i, 30.0, 512.0, error))
 
 
-def _write_fake(tmp_path: Path, recordings, **kwargs) -> EpochStore:
-  scan = ScanResult(recordings, skipped=[("gone.edf", "no annotation file")])
+def _write_fake(tmp_path: Path, recordings, skipped=(("gone.edf", "no annotation file"),), **kwargs) -> EpochStore:
+  scan = ScanResult(recordings, skipped=list(skipped))
   return write_store(scan, FAKE_JOB, tmp_path / "store", identity={"dataset": "fake"},
                      workers=1, progress=False, **kwargs)
 
@@ -79,10 +79,12 @@ def test_overwrite_rebuilds_an_existing_store(tmp_path):
   assert EpochStore(first.path).recordings == ("r2",)
 
 
-def test_strict_makes_a_failing_load_fatal(tmp_path):
+def test_strict_makes_a_failing_load_or_a_skipped_file_fatal(tmp_path):
   recordings = [_fake(tmp_path, 0), _fake(tmp_path, 1, error="r1.edf: unreadable")]
   with pytest.raises(DataError, match="r1.edf: unreadable.*strict"):
-    _write_fake(tmp_path, recordings, strict=True)
+    _write_fake(tmp_path, recordings, skipped=(), strict=True)
+  with pytest.raises(DataError, match="gone.edf: no annotation file .1 file.s. unusable; strict"):
+    _write_fake(tmp_path, recordings[:1], strict=True)
   assert not (tmp_path / "store").exists()
 
 

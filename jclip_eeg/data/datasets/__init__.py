@@ -142,7 +142,7 @@ def reference_events(annotation: str | os.PathLike, edf_path: str | os.PathLike)
     known = sorted({p for name in NAMES for p in get(name).annotation_patterns})
     raise DataError(f"{annotation}: not an annotation file of a known dataset; expected one of {known}")
   if not annotation.is_file():
-    raise DataError(f"{annotation}: annotation file not found")
+    raise DataError(f"{annotation}: {'not a file' if annotation.exists() else 'annotation file not found'}")
   return get(max(matches)[1]).seizure_events(annotation, edf_path)
 
 
@@ -219,7 +219,8 @@ def scan_listings(listings: Sequence[Path], parse: Callable[[Path], Mapping[str,
     try:
       listed = parse(listing)
     except DataError as error:
-      skipped.append((str(listing), f"unreadable, patient skipped: {error}"))
+      lost = [str(path) for path in sorted(listing.parent.glob("*.edf"))] or [str(listing)]
+      skipped += [(path, f"unreadable {listing.name}, patient skipped: {error}") for path in lost]
       continue
     found, unlisted = _listed_edfs(listing, patient(listing), listed, annotation)
     items += found
@@ -230,10 +231,14 @@ def scan_listings(listings: Sequence[Path], parse: Callable[[Path], Mapping[str,
 
 def _listed_edfs(listing: Path, patient: str, listed: Mapping[str, Any],
                  annotation: Callable[[Any, Path], Annotation]) -> tuple[list[EdfItem], list[tuple[str, str]]]:
-  """The items of the EDFs one listing names, and the files skipped (absent, unlisted, refused)."""
+  """The items of the EDFs one listing names, and the files skipped (absent, unlisted, refused: a name with a
+  folder part, `../x.edf` or `/etc/passwd`, would leave the listing's folder and is never read)."""
   items, skipped = [], []
   for file_name, entry in listed.items():
     path = listing.parent / file_name
+    if Path(file_name).name != file_name or file_name in ("..", "."):
+      skipped.append((str(listing), f"'{file_name}' names a file outside {listing.parent}; refused"))
+      continue
     if not path.is_file():
       skipped.append((str(path), f"listed in {listing.name} but absent"))
       continue

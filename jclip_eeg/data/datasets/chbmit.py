@@ -10,6 +10,11 @@ girl as chb01, 1.5 years later; the two keep separate ids (as PhysioNet does),
 so a patient-wise split can put the same person on both sides: group them
 yourself if that matters.
 
+A `File Name:` must name a file in the summary's own folder: a name with a
+folder part (`../x.edf`, `/etc/passwd`) is skipped, never read. A summary
+that does not parse skips its patient: each EDF of the folder is listed with
+the summary's error.
+
 Channels (`montage="native"`) are picked by name (T7/T3-style aliases): dummy
 channels (`-`, `--0`, `ECG`, `VNS`) are ignored, files whose montage changed
 (`Channels changed:` in the summary) still give the 23 channels in the same
