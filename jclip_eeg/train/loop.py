@@ -365,6 +365,7 @@ def run_stage(role: str, config: ml_collections.ConfigDict, stage_dir: Path, spl
   teacher_stage = None if teacher is None else stage_lib.load(teacher, mesh)
   if teacher_stage is not None and is_main_process() and not (stage_dir / stage_lib.TEACHER).is_file():
     stage_lib.record_teacher(stage_dir, teacher, teacher_stage.text_features)
+  _note_stand_ins(config)
   # -- data
   schedule = Schedule.of(config, split)
   batches = loader.train_batches(split.store, split.train, batch_size=config.train.batch_size,
@@ -521,7 +522,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
   workdir = Path(workdir)
   mesh = sharding.make_mesh()
   stages = check_run_config(config, workdir, mesh)
-  _note_stand_ins(config)
   split = split_lib.load_split(config.data)
   check_run_data(stages, split)
   with hold_workdir(workdir):

@@ -61,7 +61,7 @@ def test_a_summary_that_does_not_parse_skips_its_patient_recording_by_recording(
   assert scan.recordings == []
   for name in _GOOD:
     reason = skip_reason(scan.skipped, summary.parent / name)
-    assert reason.startswith("unreadable summary, patient skipped") and str(summary) in reason and message in reason
+    assert reason.startswith(f"unreadable {summary.name}, patient skipped") and str(summary) in reason and message in reason
   with raises_naming(DataError, summary, message):
     datasets.reference_events(summary, summary.parent / "chb01_01.edf")
 

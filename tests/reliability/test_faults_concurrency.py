@@ -124,7 +124,7 @@ def test_the_scripts_exit_4_naming_the_holder(held, tmp_path):
   done = run_script("train", "--config", REPO / "configs" / "demo.py", "--workdir", lock_file.parent,
                     f"--config.data.store={write_random_store(tmp_path / 'store')}", "--config.data.prepare=False",
                     "--config.train.batch_size=8", "--config.student.train.batch_size=8",
-                    cwd=tmp_path)
+                    "--config.data.split.k=2", cwd=tmp_path)
   assert_one_line_error(done, "train", f"is in use by pid {process.pid}", status=4, kind="in use")
   root = write_chbmit_root(tmp_path / "root", {"chb01_01.edf": []}, seconds=20)
   other = _holder(tmp_path / ".s.lock")

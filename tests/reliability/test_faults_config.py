@@ -148,9 +148,9 @@ def test_a_config_file_that_does_not_load_is_one_line_naming_it(tmp_path, fault,
 
 
 @pytest.mark.parametrize("name, arg, message", [
-    ("demo", "foo", "configs/demo.py takes no argument, got 'foo'"),
-    ("tusz_teacher", "foo", "config arg 'foo' is not understood for tusz"),
-    ("chbmit_teacher", "binary", "config arg 'binary' is not understood for chbmit"),
+    ("demo", "foo", "config arg 'foo': 'foo' is not understood for synthetic"),
+    ("tusz_teacher", "foo", "config arg 'foo': 'foo' is not understood for tusz"),
+    ("chbmit_teacher", "binary", "config arg 'binary': 'binary' is not understood for chbmit"),
 ])
 def test_an_unknown_config_argument_is_one_line(name, arg, message):
   with raises_naming(ConfigError, message):
