@@ -250,3 +250,14 @@ def test_report_table_lists_every_stage_the_baseline_and_the_papers_rows():
   paper = test["paper"]
   assert summary[1].split()[-3:] == [f"{paper['accuracy']:.4f}", f"{paper['f1']:.4f}", f"{paper['auc']:.4f}"]
   assert summary[4].split()[-3:-1] == [f"{v:.4f}" for v in (0.9790, 0.9789)]  # Table I, CHB-MIT teacher
+
+
+def test_a_note_says_when_minilm_stands_in_for_the_papers_bert(caplog):
+  config = config_lib.get_config("chbmit", "teacher")
+  with caplog.at_level("INFO", logger="jclip_eeg"):
+    loop._note_stand_ins(config)  # noqa: SLF001
+    with config.unlocked():
+      config.model.text.checkpoint = "/models/bert-base-uncased"
+    loop._note_stand_ins(config)  # noqa: SLF001
+  notes = [r.getMessage() for r in caplog.records]
+  assert len(notes) == 1 and "MiniLM-L6 (6 x 384" in notes[0] and "bert-base-uncased (12 x 768)" in notes[0]
