@@ -33,7 +33,7 @@ from untrained_stage import stage_config, write_stage
 
 from jclip_eeg import export, szcore
 from jclip_eeg.data import edf, synthetic
-from jclip_eeg.eval import events
+from jclip_eeg.eval import detection, events
 
 REPO = Path(__file__).resolve().parents[1]
 START = datetime.datetime(2010, 11, 6, 11, 42, 54)
@@ -154,7 +154,7 @@ def _bids_from_synthetic(raw: Path, bids: Path) -> list[Path]:
 
 
 @pytest.mark.slow
-def test_banana18_model_scores_through_szcore(tmp_path_factory):
+def test_banana18_model_scores_through_szcore(tmp_path_factory, recordings):
   tmp = tmp_path_factory.mktemp("banana18")
   config = learning_config(tmp, montage="banana18")
   from jclip_eeg.train import loop
@@ -164,8 +164,8 @@ def test_banana18_model_scores_through_szcore(tmp_path_factory):
   export.export_stage(tmp / "work" / "student", artefact)
   synthetic.generate(tmp / "unseen", n_patients=2, recordings_per_patient=2, duration_s=600,
                      seizures_per_recording=(2, 3), seed=11)
-  recordings = _bids_from_synthetic(tmp / "unseen", tmp / "bids")
-  for edf_path in recordings:
+  bids_recordings = _bids_from_synthetic(tmp / "unseen", tmp / "bids")
+  for edf_path in bids_recordings:
     out = tmp / "hyp" / edf_path.relative_to(tmp / "bids").with_name(edf_path.name.replace("_eeg.edf", "_events.tsv"))
     out.parent.mkdir(parents=True, exist_ok=True)
     done = subprocess.run([sys.executable, "-m", "jclip_eeg.szcore", str(edf_path), str(out), "--model",
@@ -179,9 +179,26 @@ def test_banana18_model_scores_through_szcore(tmp_path_factory):
   assert done.returncode == 0, done.stderr[-3000:]
   summary = json.loads((tmp / "scores" / "scores.json").read_text())
   assert summary["dataset"]["event"]["f1"] >= 0.9, summary["dataset"]
-  reference = recordings[0].with_name(recordings[0].name.replace("_eeg.edf", "_events.tsv"))
+  reference = bids_recordings[0].with_name(bids_recordings[0].name.replace("_eeg.edf", "_events.tsv"))
   done = subprocess.run([sys.executable, str(REPO / "scripts" / "detect.py"), "--model", str(artefact), "--edf",
-                         str(recordings[0]), "--out", str(tmp / "detect" / "rec_events.tsv"), "--annotations",
+                         str(bids_recordings[0]), "--out", str(tmp / "detect" / "rec_events.tsv"), "--annotations",
                          str(reference)], env=_ENV, capture_output=True, text=True, timeout=300)
   assert done.returncode == 0, done.stderr[-3000:]
   assert json.loads((tmp / "detect" / "rec_scores.json").read_text())["event"]["f1"] is not None
+  # The same model on SzCORE's 19-channel common-average EDF (epilepsy2bids's standardisation): banana18 is
+  # derived from the Fp1-Avg ... electrodes by subtraction, so the per-second probabilities equal those on
+  # epilepsy2bids's own double-banana file of the same recording (up to the two files' 16-bit quantisation),
+  # and the TSV loads unchanged.
+  predictor = detection.load_predictor(artefact)
+  from_average = detection.detect(predictor, recordings["average19"]).probs
+  from_bipolar = detection.detect(predictor, recordings["banana18"]).probs
+  assert from_average.shape == from_bipolar.shape == (120,)
+  np.testing.assert_allclose(from_average, from_bipolar, atol=1e-3)
+  out = tmp / "average19_events.tsv"
+  done = subprocess.run([sys.executable, "-m", "jclip_eeg.szcore", str(recordings["average19"]), str(out), "--model",
+                         str(artefact)], env=_ENV, capture_output=True, text=True, timeout=300)
+  assert done.returncode == 0, done.stderr[-3000:]
+  with pyedflib.EdfReader(str(recordings["average19"])) as f:
+    start, duration = f.getStartdatetime(), f.getFileDuration()
+  loaded = Annotations.loadTsv(str(out)).events
+  assert loaded and all(e["dateTime"] == start and e["recordingDuration"] == duration for e in loaded)
