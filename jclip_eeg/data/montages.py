@@ -54,17 +54,21 @@ class Derivation:
   Attributes:
     picks: normalised labels of the stored signals to read, in order (a repeat takes the next such signal).
     normalise: maps a stored label to the form of `picks` (module-level, so it pickles).
-    weights: (C, len(picks)) float32, channels = weights @ picked; None when the picks are the channels.
+    weights: (C, len(picks)) float64, channels = weights @ picked; None when the picks are the channels.
   """
   picks: tuple[str, ...]
   normalise: Callable[[str], str]
   weights: np.ndarray | None = dataclasses.field(default=None, compare=False)
 
   def combine(self, picked: np.ndarray) -> np.ndarray:
-    """(len(picks), T) picked signals -> (C, T) float32 montage channels."""
+    """(len(picks), T) picked signals -> (C, T) float32 montage channels.
+
+    In float64, then rounded: a float32 matmul's summation order follows the BLAS blocking, which depends on
+    T and the CPU, so a block read would differ from the whole recording's read in the last bit.
+    """
     if self.weights is None:
       return picked
-    return (self.weights @ picked).astype(np.float32, copy=False)
+    return (self.weights @ picked.astype(np.float64)).astype(np.float32)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,7 +96,7 @@ class Montage:
     if self.picks and not missing_channels(labels, self.picks, self.normalise):
       return Derivation(self.picks, self.normalise)
     if self.electrodes and not missing_channels(labels, self.electrodes, normalise_referential):
-      return Derivation(self.electrodes, normalise_referential, np.asarray(self.weights, np.float32))
+      return Derivation(self.electrodes, normalise_referential, np.asarray(self.weights, np.float64))
     return self._missing(labels)
 
   def _missing(self, labels: Sequence[str]) -> str:
