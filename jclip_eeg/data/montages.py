@@ -45,6 +45,7 @@ from jclip_eeg.data.types import Signals
 from jclip_eeg.errors import ConfigError, DataError
 
 NAMES = ("native", "banana18", "average19")
+_COMBINE_SAMPLES = 1 << 16  # samples per float64 slice of `Derivation.combine` (~20 MB of float64 for 19 electrodes)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,11 +65,16 @@ class Derivation:
     """(len(picks), T) picked signals -> (C, T) float32 montage channels.
 
     In float64, then rounded: a float32 matmul's summation order follows the BLAS blocking, which depends on
-    T and the CPU, so a block read would differ from the whole recording's read in the last bit.
+    T and the CPU, so a block read would differ from the whole recording's read in the last bit. A
+    `_COMBINE_SAMPLES` slice at a time, so a day-long recording needs no float64 copy of itself.
     """
     if self.weights is None:
       return picked
-    return (self.weights @ picked.astype(np.float64)).astype(np.float32)
+    channels = np.empty((len(self.weights), picked.shape[1]), np.float32)
+    for start in range(0, picked.shape[1], _COMBINE_SAMPLES):
+      part = slice(start, start + _COMBINE_SAMPLES)
+      channels[:, part] = self.weights @ picked[:, part].astype(np.float64)
+    return channels
 
 
 @dataclasses.dataclass(frozen=True)

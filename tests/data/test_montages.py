@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jclip_eeg.data import datasets, montages
+from jclip_eeg.data import datasets, edf, montages
 from jclip_eeg.data.channels import BANANA18, CHBMIT_LABELS, ELECTRODES_10_20, TEN_TWENTY
 from jclip_eeg.data.edf import write_edf
 from jclip_eeg.errors import ConfigError, DataError
@@ -157,11 +157,17 @@ def test_a_missing_electrode_is_named(tmp_path):
       montages.read_signals(path, montage)
 
 
-def test_block_reads_equal_the_whole_derivation(tmp_path):
+@pytest.mark.parametrize("slice_samples", [1 << 16, 97])
+def test_block_reads_equal_the_whole_derivation(tmp_path, monkeypatch, slice_samples):
+  """Bit for bit, on every CPU, whatever the block and the combining slice (97: slices that do not divide)."""
+  monkeypatch.setattr(montages, "_COMBINE_SAMPLES", slice_samples)
   path = _referential_edf(tmp_path / "ref.edf", _electrode_signals())
   blocks = montages.MontageBlocks(path, montages.AVERAGE)
   whole = blocks.read()
   np.testing.assert_array_equal(blocks.read(100, 700), whole[:, 100:700])
+  picked = edf.EdfBlocks(path, blocks.derivation.picks, normalise=blocks.derivation.normalise).read()
+  want = (np.asarray(montages.AVERAGE.weights) @ picked.astype(np.float64)).astype(np.float32)
+  np.testing.assert_array_equal(whole, want)
   assert blocks.channel_names == montages.AVERAGE.channel_names and blocks.n_samples == 1024
 
 
