@@ -172,9 +172,9 @@ class Checkpoints:
 
     self.directory = os.path.abspath(directory)  # Orbax wants absolute paths
     self._damaged = unreadable_metrics(self.directory)  # set aside now: Orbax cannot open the folder with them
-    for step, reason in self._damaged.items():
-      if read_only:
-        raise UnreadableCheckpoint(Path(self.directory) / str(step), reason)
+    if read_only and self._damaged:
+      step, reason = next(iter(self._damaged.items()))  # the oldest
+      raise UnreadableCheckpoint(Path(self.directory) / str(step), reason)
     self._set_aside(self._damaged)
     policy = checkpoint_managers.AnyPreservationPolicy([
         checkpoint_managers.LatestN(n=keep),

@@ -136,10 +136,10 @@ def evaluate_rows(predictor: Predictor, store: str, rows: np.ndarray, class_name
   the rows whose probabilities are not finite.
   """
   y, probs = predict_rows(predictor, store, rows, batch_size=batch_size, progress=progress)
-  nonfinite = ~np.isfinite(probs).all(axis=1)
-  if nonfinite.any():
-    EpochStore(store).check_finite(np.asarray(rows)[nonfinite])
-    raise DataError(f"{store}: the model's probabilities are NaN or inf for rows {np.asarray(rows)[nonfinite][:10]} "
+  nonfinite_rows = np.asarray(rows)[~np.isfinite(probs).all(axis=1)]
+  if nonfinite_rows.size:
+    EpochStore(store).check_finite(nonfinite_rows)
+    raise DataError(f"{store}: the model's probabilities are NaN or inf for rows {nonfinite_rows[:10]} "
                     "(finite windows): its weights are damaged or it diverged")
   report = evaluation_report(y, probs, class_names)
   report["loss"] = float(-np.mean(np.log(np.maximum(probs[np.arange(len(y)), y], 1e-12))))
